@@ -1,0 +1,117 @@
+import { cpus } from 'node:os';
+import type { IceServer } from '../protocol/index.ts';
+import { EnvSchema } from './schema.ts';
+
+export interface RedisConfig {
+  url?: string;
+  host?: string;
+  port: number;
+  password?: string;
+  keyPrefix: string;
+}
+
+export interface SfuConfig {
+  enabled: boolean;
+  upgradeAt: number;
+  downgradeAt: number;
+  downgradeDelayMs: number;
+  switchTimeoutMs: number;
+  numWorkers: number;
+  logLevel: 'debug' | 'warn' | 'error' | 'none';
+  rtcPort: number;
+  /** Port-range mode when set: each transport takes its own port in [min, max]. */
+  rtcPortRange?: { min: number; max: number };
+  listenIp: string;
+  announcedIp?: string;
+}
+
+/** The typed, frozen configuration; built once from the environment in main and passed down. */
+export interface Config {
+  port: number;
+  host: string;
+  logLevel: string;
+  clientUrl: string;
+  redis?: RedisConfig;
+  iceServers: IceServer[];
+  autoCreateRooms: boolean;
+  maxParticipants: number;
+  maxMessageBytes: number;
+  heartbeatIntervalMs: number;
+  roomEmptyTtlS: number;
+  adminToken?: string;
+  rateLimit: { max: number; windowMs: number };
+  wsRateLimit: { perSecond: number; burst: number };
+  shutdownTimeoutMs: number;
+  sfu: SfuConfig;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses an environment (process.env in production, a plain object in tests) into a Config. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Readonly<Config> {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(environment)'}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const iceServers: IceServer[] = [];
+  if (e.STUN_URLS.length > 0) iceServers.push({ urls: e.STUN_URLS });
+  if (e.TURN_URL && e.TURN_USERNAME && e.TURN_CREDENTIAL) {
+    iceServers.push({
+      urls: e.TURN_URL.split(',').map((s) => s.trim()),
+      username: e.TURN_USERNAME,
+      credential: e.TURN_CREDENTIAL,
+      credentialType: 'password',
+    });
+  }
+  const useRedis = e.REDIS_URL !== undefined || e.REDIS_HOST !== undefined;
+  const config: Config = {
+    port: e.PORT,
+    host: e.HOST,
+    logLevel: e.LOG_LEVEL,
+    clientUrl: e.CLIENT_URL,
+    iceServers,
+    autoCreateRooms: e.AUTO_CREATE_ROOMS,
+    maxParticipants: e.MAX_PARTICIPANTS,
+    maxMessageBytes: e.MAX_MESSAGE_BYTES,
+    heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
+    roomEmptyTtlS: e.ROOM_EMPTY_TTL_S,
+    rateLimit: { max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS },
+    wsRateLimit: { perSecond: e.WS_RATE_LIMIT_PER_S, burst: e.WS_RATE_LIMIT_BURST },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    sfu: {
+      enabled: e.SFU_ENABLED,
+      upgradeAt: e.SFU_UPGRADE_AT,
+      downgradeAt: e.SFU_DOWNGRADE_AT,
+      downgradeDelayMs: e.SFU_DOWNGRADE_DELAY_MS,
+      switchTimeoutMs: e.SFU_SWITCH_TIMEOUT_MS,
+      numWorkers: e.MEDIASOUP_NUM_WORKERS ?? cpus().length,
+      logLevel: e.MEDIASOUP_LOG_LEVEL,
+      rtcPort: e.RTC_PORT,
+      listenIp: e.RTC_LISTEN_IP,
+      ...(e.RTC_MIN_PORT !== undefined && e.RTC_MAX_PORT !== undefined
+        ? { rtcPortRange: { min: e.RTC_MIN_PORT, max: e.RTC_MAX_PORT } }
+        : {}),
+      ...(e.ANNOUNCED_IP ? { announcedIp: e.ANNOUNCED_IP } : {}),
+    },
+    ...(e.ADMIN_TOKEN ? { adminToken: e.ADMIN_TOKEN } : {}),
+    ...(useRedis
+      ? {
+          redis: {
+            ...(e.REDIS_URL ? { url: e.REDIS_URL } : {}),
+            ...(e.REDIS_HOST ? { host: e.REDIS_HOST } : {}),
+            port: e.REDIS_PORT,
+            ...(e.REDIS_PASSWORD ? { password: e.REDIS_PASSWORD } : {}),
+            keyPrefix: e.REDIS_KEY_PREFIX,
+          },
+        }
+      : {}),
+  };
+  return Object.freeze(config);
+}

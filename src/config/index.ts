@@ -1,0 +1,2 @@
+export * from './Config.ts';
+export { EnvSchema } from './schema.ts';

@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import defaults from '../../config/defaults.json' with { type: 'json' };
+
+/*
+ * The one place that reads the environment. Every variable has a zod schema; defaults live in
+ * config/defaults.json so a self-hoster can read them without reading code.
+ */
+
+const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+const bool = (def: boolean) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+      .default(def ? 'true' : 'false')
+      .transform((v) => v === 'true' || v === '1' || v === 'yes'),
+  );
+
+const intSchema = (min: number, max: number) =>
+  z.coerce
+    .number({ message: 'must be a number' })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
+const int = (def: number, min: number, max: number) =>
+  z.preprocess(emptyToUndefined, intSchema(min, max).default(def));
+const optInt = (min: number, max: number) => z.preprocess(emptyToUndefined, intSchema(min, max).optional());
+
+const str = () => z.preprocess(emptyToUndefined, z.string().optional());
+
+const list = (def: string) =>
+  z.preprocess(
+    (v) => (v === undefined ? def : v),
+    z.string().transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  );
+
+const url = (protocols: RegExp, what: string) =>
+  z.preprocess(emptyToUndefined, z.string().regex(protocols, `must be a ${what} URL`).optional());
+
+export const EnvSchema = z
+  .object({
+    NODE_ENV: str(),
+    PORT: int(defaults.PORT, 0, 65535),
+    HOST: z.preprocess(emptyToUndefined, z.string().default(defaults.HOST)),
+    LOG_LEVEL: z.preprocess(
+      emptyToUndefined,
+      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ),
+    CLIENT_URL: z.preprocess(emptyToUndefined, z.url({ message: 'must be a URL' }).default(defaults.CLIENT_URL)),
+
+    REDIS_URL: url(/^rediss?:\/\/.+/, 'redis:// or rediss://'),
+    REDIS_HOST: str(),
+    REDIS_PORT: int(defaults.REDIS_PORT, 1, 65535),
+    REDIS_PASSWORD: str(),
+    REDIS_KEY_PREFIX: z.preprocess(emptyToUndefined, z.string().default(defaults.REDIS_KEY_PREFIX)),
+
+    STUN_URLS: list(defaults.STUN_URLS),
+    TURN_URL: str(),
+    TURN_USERNAME: str(),
+    TURN_CREDENTIAL: str(),
+
+    AUTO_CREATE_ROOMS: bool(defaults.AUTO_CREATE_ROOMS),
+    MAX_PARTICIPANTS: int(defaults.MAX_PARTICIPANTS, 1, 1000),
+    MAX_MESSAGE_BYTES: int(defaults.MAX_MESSAGE_BYTES, 1024, 16 * 1024 * 1024),
+    HEARTBEAT_INTERVAL_MS: int(defaults.HEARTBEAT_INTERVAL_MS, 50, 3_600_000),
+    ROOM_EMPTY_TTL_S: int(defaults.ROOM_EMPTY_TTL_S, 1, 30 * 24 * 3600),
+    ADMIN_TOKEN: str(),
+    RATE_LIMIT_MAX: int(defaults.RATE_LIMIT_MAX, 0, 1_000_000),
+    RATE_LIMIT_WINDOW_MS: int(defaults.RATE_LIMIT_WINDOW_MS, 1, 3_600_000),
+    WS_RATE_LIMIT_PER_S: int(defaults.WS_RATE_LIMIT_PER_S, 0, 1_000_000),
+    WS_RATE_LIMIT_BURST: int(defaults.WS_RATE_LIMIT_BURST, 1, 1_000_000),
+    SHUTDOWN_TIMEOUT_MS: int(defaults.SHUTDOWN_TIMEOUT_MS, 100, 60_000),
+
+    SFU_ENABLED: bool(defaults.SFU_ENABLED),
+    SFU_UPGRADE_AT: int(defaults.SFU_UPGRADE_AT, 2, 1000),
+    SFU_DOWNGRADE_AT: int(defaults.SFU_DOWNGRADE_AT, 1, 1000),
+    SFU_DOWNGRADE_DELAY_MS: int(defaults.SFU_DOWNGRADE_DELAY_MS, 0, 3_600_000),
+    SFU_SWITCH_TIMEOUT_MS: int(defaults.SFU_SWITCH_TIMEOUT_MS, 100, 120_000),
+    MEDIASOUP_NUM_WORKERS: optInt(0, 256),
+    MEDIASOUP_LOG_LEVEL: z.preprocess(
+      emptyToUndefined,
+      z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
+    ),
+    RTC_PORT: int(defaults.RTC_PORT, 1, 65535),
+    RTC_MIN_PORT: optInt(1, 65535),
+    RTC_MAX_PORT: optInt(1, 65535),
+    RTC_LISTEN_IP: z.preprocess(emptyToUndefined, z.string().default(defaults.RTC_LISTEN_IP)),
+    ANNOUNCED_IP: str(),
+  })
+  .superRefine((env, ctx) => {
+    if (env.SFU_DOWNGRADE_AT >= env.SFU_UPGRADE_AT) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SFU_DOWNGRADE_AT'],
+        message: `must be below SFU_UPGRADE_AT (${env.SFU_UPGRADE_AT})`,
+      });
+    }
+    if ((env.RTC_MIN_PORT === undefined) !== (env.RTC_MAX_PORT === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.RTC_MIN_PORT === undefined ? 'RTC_MIN_PORT' : 'RTC_MAX_PORT'],
+        message: 'RTC_MIN_PORT and RTC_MAX_PORT must be set together',
+      });
+    } else if (env.RTC_MIN_PORT !== undefined && env.RTC_MAX_PORT !== undefined && env.RTC_MIN_PORT > env.RTC_MAX_PORT) {
+      ctx.addIssue({ code: 'custom', path: ['RTC_MIN_PORT'], message: 'must not exceed RTC_MAX_PORT' });
+    }
+    if (env.TURN_URL && (!env.TURN_USERNAME || !env.TURN_CREDENTIAL)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.TURN_USERNAME ? 'TURN_CREDENTIAL' : 'TURN_USERNAME'],
+        message: 'is required when TURN_URL is set',
+      });
+    }
+  });
+export type Env = z.infer<typeof EnvSchema>;

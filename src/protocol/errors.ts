@@ -1,0 +1,67 @@
+import { z } from 'zod';
+
+/**
+ * Every error the server can send, as one enum. Clients switch on `code`; `error` is for humans.
+ */
+export const ErrorCode = z.enum([
+  'ROOM_NOT_FOUND',
+  'ROOM_FULL',
+  'INVALID_MESSAGE',
+  'UNKNOWN_TYPE',
+  'NOT_IN_ROOM',
+  'ALREADY_IN_ROOM',
+  'PEER_NOT_FOUND',
+  'DUPLICATE_PEER',
+  'FORBIDDEN',
+  'UNAUTHORIZED',
+  'MESSAGE_TOO_LARGE',
+  'RATE_LIMITED',
+  'SFU_UNAVAILABLE',
+  'SFU_WORKER_DIED',
+  'SFU_NOT_ACTIVE',
+  'TRANSPORT_NOT_FOUND',
+  'PRODUCER_NOT_FOUND',
+  'CONSUMER_NOT_FOUND',
+  'CANNOT_CONSUME',
+  'MEDIA_ERROR',
+  'INTERNAL',
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+/** Default human-readable text per code; handlers may give a more specific one. */
+export const errorMessages: Record<ErrorCode, string> = {
+  ROOM_NOT_FOUND: 'Room not found',
+  ROOM_FULL: 'Room is full',
+  INVALID_MESSAGE: 'Invalid message',
+  UNKNOWN_TYPE: 'Unknown message type',
+  NOT_IN_ROOM: 'Not in a room',
+  ALREADY_IN_ROOM: 'This connection is already in a room',
+  PEER_NOT_FOUND: 'Peer not found',
+  DUPLICATE_PEER: 'A peer with this id is already connected to the room',
+  FORBIDDEN: 'Forbidden',
+  UNAUTHORIZED: 'Unauthorized',
+  MESSAGE_TOO_LARGE: 'Message too large',
+  RATE_LIMITED: 'Too many messages',
+  SFU_UNAVAILABLE: 'The SFU is unavailable; the room stays peer-to-peer',
+  SFU_WORKER_DIED: 'The media worker of this room died; the room falls back to peer-to-peer',
+  SFU_NOT_ACTIVE: 'The room is not in SFU mode',
+  TRANSPORT_NOT_FOUND: 'Transport not found',
+  PRODUCER_NOT_FOUND: 'Producer not found',
+  CONSUMER_NOT_FOUND: 'Consumer not found',
+  CANNOT_CONSUME: 'Cannot consume this producer with the given RTP capabilities',
+  MEDIA_ERROR: 'Media server error',
+  INTERNAL: 'Internal server error',
+};
+
+/** An error with a protocol code, thrown inside the server and turned into an `error` message at the edge. */
+export class ProtocolError extends Error {
+  readonly code: ErrorCode;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message?: string, details?: unknown) {
+    super(message ?? errorMessages[code]);
+    this.name = 'ProtocolError';
+    this.code = code;
+    this.details = details;
+  }
+}

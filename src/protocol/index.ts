@@ -1,0 +1,5 @@
+export * from './common.ts';
+export * from './errors.ts';
+export * from './mediasoup.ts';
+export * from './messages.ts';
+export * from './rest.ts';

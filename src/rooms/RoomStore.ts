@@ -1,0 +1,39 @@
+import type { JoinOptions, JoinResult, PeerRecord, RoomRecord, RoomSummary } from './RoomTypes.ts';
+
+/**
+ * Where room state lives. Two implementations (MemoryRoomStore, RedisRoomStore) pass one contract
+ * suite (test/integration/roomStore.contract.ts). The store knows nothing of sockets.
+ *
+ * Lifetimes:
+ * - a peer expires `peerTtlMs` after its last join/refresh (a crashed server's peers do not haunt rooms);
+ * - a room with no live peer expires `emptyTtlS` seconds after it became empty (or was created empty).
+ */
+export interface RoomStore {
+  readonly kind: 'memory' | 'redis';
+
+  /** Creates a room; false when the id is taken. The new, empty room expires after emptyTtlS. */
+  createRoom(room: RoomRecord): Promise<boolean>;
+  getRoom(roomId: string): Promise<RoomRecord | null>;
+  /** Removes the room and all its peers; false when it did not exist. */
+  deleteRoom(roomId: string): Promise<boolean>;
+  /** Every live room with its live peer count. */
+  listRooms(): Promise<RoomSummary[]>;
+
+  /**
+   * Adds a peer, atomically with the existence, duplicate and capacity checks: concurrent joins can
+   * never exceed maxParticipants. On success returns the peers that were already there.
+   */
+  join(roomId: string, peer: PeerRecord, options: JoinOptions): Promise<JoinResult>;
+  /** Removes a peer; false when it was not there. A room left empty starts its empty TTL. */
+  leave(roomId: string, peerId: string): Promise<boolean>;
+  /** Live peers, in join order. */
+  getPeers(roomId: string): Promise<PeerRecord[]>;
+  /** Replaces a live peer's mediaState; false when the peer is not there. */
+  updateMediaState(roomId: string, peerId: string, mediaState: PeerRecord['mediaState']): Promise<boolean>;
+  /** Heartbeat: pushes the peers' expiry to now + peerTtlMs, and keeps their rooms alive. */
+  refreshPeers(entries: ReadonlyArray<{ roomId: string; peerId: string }>, peerTtlMs: number): Promise<void>;
+
+  /** Throws when the backing store is unreachable (used by /ready). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

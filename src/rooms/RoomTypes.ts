@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { Encryption, Id, MediaState, RoomModePolicy } from '../protocol/index.ts';
+
+/** A room's stored metadata: what POST /api/rooms creates, or what auto-create makes on first join. */
+export const RoomRecord = z.object({
+  roomId: Id,
+  hostPeerId: z.string().nullable(),
+  maxParticipants: z.number().int().positive(),
+  encryption: Encryption,
+  mode: RoomModePolicy,
+  createdAt: z.string(),
+});
+export type RoomRecord = z.infer<typeof RoomRecord>;
+
+/** A peer's stored membership. `expiresAt` (epoch ms) is pushed forward by the heartbeat. */
+export const PeerRecord = z.object({
+  peerId: Id,
+  displayName: z.string(),
+  mediaState: MediaState,
+  joinedAt: z.string(),
+  /** Which server process holds the peer's socket; lets several processes share one Redis. */
+  serverId: z.string(),
+});
+export type PeerRecord = z.infer<typeof PeerRecord>;
+
+export type JoinResult =
+  | { ok: true; room: RoomRecord; created: boolean; peers: PeerRecord[] }
+  | { ok: false; code: 'ROOM_NOT_FOUND' | 'ROOM_FULL' | 'DUPLICATE_PEER' };
+
+export interface JoinOptions {
+  /** When the room does not exist: create it from this record, or fail with ROOM_NOT_FOUND when absent. */
+  createWith?: RoomRecord;
+  /** How long the membership lives without a heartbeat refresh. */
+  peerTtlMs: number;
+}
+
+export interface RoomSummary {
+  room: RoomRecord;
+  peerCount: number;
+}
