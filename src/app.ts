@@ -1,0 +1,84 @@
+import cors from '@fastify/cors';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Config } from './config/index.ts';
+import { clientPlugin } from './http/clientPlugin.ts';
+import { healthPlugin } from './http/healthPlugin.ts';
+import { sendHttpError } from './http/httpErrors.ts';
+import { roomsPlugin } from './http/roomsPlugin.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createRoomStore } from './rooms/createRoomStore.ts';
+import { RoomService } from './rooms/RoomService.ts';
+import type { RoomStore } from './rooms/RoomStore.ts';
+import type { RoomMediaController } from './sfu/ConnectionManagerTypes.ts';
+import { createMediaController } from './sfu/createMediaController.ts';
+import { PeerRegistry } from './signaling/PeerRegistry.ts';
+import { signalingPlugin } from './signaling/signalingPlugin.ts';
+
+export interface AppDependencies {
+  logger?: Logger;
+  /** A store to use instead of the one the config selects (tests). */
+  store?: RoomStore;
+  /** A media controller to use instead of starting mediasoup workers (tests). */
+  media?: RoomMediaController;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    rooms: RoomService;
+    media: RoomMediaController;
+    registry: PeerRegistry;
+  }
+}
+
+/**
+ * Builds the whole server without listening: tests call it and listen on port 0 or use inject().
+ * Closing the app closes everything it opened (sockets with 1001, the SFU, the store).
+ */
+export async function buildApp(config: Readonly<Config>, deps: AppDependencies = {}): Promise<FastifyInstance> {
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // Request logs for the API only: probes and static files would drown them.
+    logController: new LogController({
+      disableRequestLogging: (request) => !request.url.startsWith('/api/'),
+    }),
+    bodyLimit: 64 * 1024,
+    trustProxy: true,
+  });
+
+  const store = deps.store ?? (await createRoomStore(config, logger));
+  const rooms = new RoomService(store, config, logger);
+  const registry = new PeerRegistry();
+  const media = deps.media ?? (await createMediaController(config, registry, logger));
+  app.decorate('rooms', rooms);
+  app.decorate('media', media);
+  app.decorate('registry', registry);
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const status = err.statusCode ?? 500;
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    const code = status === 429 ? 'RATE_LIMITED' : status < 500 ? (err.code ?? 'INVALID_REQUEST') : 'INTERNAL';
+    return sendHttpError(reply, status, code, status >= 500 ? 'Internal server error' : err.message);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendHttpError(reply, 404, 'NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0]} not found`),
+  );
+
+  await app.register(cors, { origin: [config.clientUrl.replace(/\/+$/, '')], methods: ['GET', 'POST', 'DELETE'] });
+  await app.register(fp(signalingPlugin), { config, logger, rooms, registry, media });
+  await app.register(healthPlugin, { store, media });
+  await app.register(roomsPlugin, {
+    config,
+    rooms,
+    media,
+    signalingStats: () => app.signalingStats(),
+  });
+  await app.register(clientPlugin);
+
+  app.addHook('onClose', async () => {
+    await media.close();
+    await store.close();
+  });
+  return app;
+}

@@ -1,0 +1,137 @@
+import type { ConnectionMode, ErrorCode, IceServer, MediaSource, MediaState, PeerInfo } from '../protocol/index.ts';
+
+export type { ConnectionMode, IceServer, MediaSource, MediaState, PeerInfo };
+
+/** Which way a remote track reaches us. */
+export type MediaPath = 'p2p' | 'sfu';
+
+export type MediaKind = 'audio' | 'video';
+
+/** The SDK's own error codes, beside the server's protocol codes. */
+export type ClientErrorCode =
+  | ErrorCode
+  | 'CONNECTION_FAILED'
+  | 'REQUEST_TIMEOUT'
+  | 'NEGOTIATION_FAILED'
+  | 'SFU_FAILED'
+  | 'MEDIA_DEVICE_ERROR';
+
+export class OpenCallError extends Error {
+  readonly code: ClientErrorCode;
+  readonly requestId: string | number | undefined;
+  readonly relatedType: string | undefined;
+
+  constructor(code: ClientErrorCode, message: string, extra: { requestId?: string | number; relatedType?: string } = {}) {
+    super(message);
+    this.name = 'OpenCallError';
+    this.code = code;
+    this.requestId = extra.requestId;
+    this.relatedType = extra.relatedType;
+  }
+}
+
+export interface ReconnectOptions {
+  /** Give up after this many failed attempts in a row (default Infinity). */
+  maxAttempts?: number;
+  /** First retry delay in ms (default 500); doubles each attempt, with jitter. */
+  baseDelayMs?: number;
+  /** Upper bound of the delay in ms (default 10 000). */
+  maxDelayMs?: number;
+}
+
+export interface OpenCallClientOptions {
+  /** Reconnect when the WebSocket drops unexpectedly (default on). `false` turns it off. */
+  reconnect?: ReconnectOptions | false;
+  /** How long a request waits for its reply, in ms (default 15 000). */
+  requestTimeoutMs?: number;
+  /**
+   * How long a P2P<->SFU switch waits for every remote track to flow over the new path before it
+   * swaps anyway, in ms (default 8 000; the server's own deadline is SFU_SWITCH_TIMEOUT_MS).
+   */
+  switchTimeoutMs?: number;
+  /** How long the polite side of a pair waits for the other's offer before offering itself (default 1 500 ms). */
+  politeOfferDelayMs?: number;
+  /** An application-level ping is sent this often, in ms (default 15 000; 0 disables it). */
+  keepaliveIntervalMs?: number;
+  /** Extra RTCConfiguration for the P2P connections (iceServers come from the server unless given here). */
+  rtcConfiguration?: RTCConfiguration;
+  /** Logs protocol traffic and decisions to the console. */
+  debug?: boolean;
+  /** WebSocket constructor to use (tests, or non-browser runtimes). */
+  WebSocket?: typeof WebSocket;
+}
+
+export interface ConnectOptions {
+  roomId: string;
+  /** Ask for this id; the server assigns one when absent. Reconnects reuse the assigned id. */
+  peerId?: string;
+  displayName: string;
+  token?: string;
+  /** Defaults to what is published: audio/video true when a mic/camera track is published and enabled. */
+  mediaState?: Partial<MediaState>;
+}
+
+/** What connect() resolves with: the room as the server described it on join. */
+export interface RoomInfo {
+  roomId: string;
+  peerId: string;
+  peers: PeerInfo[];
+  iceServers: IceServer[];
+  connectionMode: ConnectionMode;
+}
+
+export interface RemoteTrackEvent {
+  peerId: string;
+  track: MediaStreamTrack;
+  /** A stream holding just this track, handy for `video.srcObject`. */
+  stream: MediaStream;
+  source: MediaSource;
+  kind: MediaKind;
+}
+
+export interface RemoteTrackRemovedEvent {
+  peerId: string;
+  track: MediaStreamTrack;
+  source: MediaSource;
+  kind: MediaKind;
+}
+
+export interface LocalTrackEvent {
+  track: MediaStreamTrack;
+  stream: MediaStream;
+  source: MediaSource;
+  kind: MediaKind;
+}
+
+export interface RemoteTrackStats {
+  peerId: string;
+  source: MediaSource;
+  kind: MediaKind;
+  path: MediaPath;
+  trackId: string;
+  /** True when this is the track the app was given (the other path's twin exists only while switching). */
+  active: boolean;
+  bytesReceived: number;
+  packetsReceived: number;
+  framesDecoded: number;
+}
+
+export type ClientState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+export interface OpenCallEvents {
+  'peer-joined': PeerInfo;
+  'peer-left': { peerId: string; displayName: string };
+  track: RemoteTrackEvent;
+  'track-removed': RemoteTrackRemovedEvent;
+  'local-track': LocalTrackEvent;
+  'local-track-removed': LocalTrackEvent;
+  'mode-changed': { mode: ConnectionMode; previousMode: ConnectionMode };
+  'media-state-changed': { peerId: string; mediaState: MediaState };
+  /** A P2P<->SFU switch completed: every remote track now comes over `path`. */
+  ready: { mode: ConnectionMode; path: MediaPath };
+  error: OpenCallError;
+  reconnecting: { attempt: number; delayMs: number };
+  reconnected: RoomInfo;
+  closed: { reason: string };
+  'state-changed': { state: ClientState };
+}

@@ -1,0 +1,179 @@
+import { MediaState } from '../protocol/index.ts';
+import type { RoomStore } from './RoomStore.ts';
+import {
+  type JoinOptions,
+  type JoinResult,
+  PeerRecord,
+  RoomRecord,
+  type RoomSummary,
+} from './RoomTypes.ts';
+
+export interface MemoryRoomStoreOptions {
+  /** Seconds an empty room lives (ROOM_EMPTY_TTL_S). */
+  emptyTtlS: number;
+  /** How often the background sweep frees expired rooms and peers; expiry itself is checked lazily. */
+  sweepIntervalMs?: number;
+}
+
+interface MemoryPeer {
+  record: PeerRecord;
+  expiresAt: number;
+}
+
+interface MemoryRoom {
+  record: RoomRecord;
+  /** Live (or not yet pruned) peers; a Map iterates in insertion order, i.e. join order. */
+  peers: Map<string, MemoryPeer>;
+  /** Epoch ms at which the room became empty; null while it has a live peer. */
+  emptySince: number | null;
+}
+
+const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
+
+/**
+ * The default, single-process store. Expiry is computed from timestamps whenever a room is touched;
+ * an unref()'d timer sweeps rooms nobody touches so memory does not grow, and close() stops it.
+ */
+export class MemoryRoomStore implements RoomStore {
+  readonly kind = 'memory' as const;
+  readonly #rooms = new Map<string, MemoryRoom>();
+  readonly #emptyTtlMs: number;
+  #sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: MemoryRoomStoreOptions) {
+    if (!(options.emptyTtlS > 0)) throw new RangeError('emptyTtlS must be a positive number of seconds');
+    this.#emptyTtlMs = options.emptyTtlS * 1000;
+    const sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
+    if (!(sweepIntervalMs > 0)) throw new RangeError('sweepIntervalMs must be positive');
+    this.#sweepTimer = setInterval(() => this.#sweep(), sweepIntervalMs);
+    this.#sweepTimer.unref();
+  }
+
+  async createRoom(room: RoomRecord): Promise<boolean> {
+    const record = RoomRecord.parse(room);
+    if (this.#live(record.roomId, Date.now())) return false;
+    this.#rooms.set(record.roomId, { record, peers: new Map(), emptySince: Date.now() });
+    return true;
+  }
+
+  async getRoom(roomId: string): Promise<RoomRecord | null> {
+    const room = this.#live(roomId, Date.now());
+    return room ? structuredClone(room.record) : null;
+  }
+
+  async deleteRoom(roomId: string): Promise<boolean> {
+    const existed = this.#live(roomId, Date.now()) !== null;
+    this.#rooms.delete(roomId);
+    return existed;
+  }
+
+  async listRooms(): Promise<RoomSummary[]> {
+    const now = Date.now();
+    const out: RoomSummary[] = [];
+    for (const roomId of [...this.#rooms.keys()].sort()) {
+      const room = this.#live(roomId, now);
+      if (room) out.push({ room: structuredClone(room.record), peerCount: room.peers.size });
+    }
+    return out;
+  }
+
+  async join(roomId: string, peer: PeerRecord, options: JoinOptions): Promise<JoinResult> {
+    const record = PeerRecord.parse(peer);
+    checkTtl(options.peerTtlMs);
+    const now = Date.now();
+    let room = this.#live(roomId, now);
+    let created = false;
+    if (!room) {
+      if (!options.createWith) return { ok: false, code: 'ROOM_NOT_FOUND' };
+      const roomRecord = RoomRecord.parse(options.createWith);
+      if (roomRecord.roomId !== roomId) {
+        throw new Error(`createWith.roomId "${roomRecord.roomId}" does not match roomId "${roomId}"`);
+      }
+      room = { record: roomRecord, peers: new Map(), emptySince: now };
+      this.#rooms.set(roomId, room);
+      created = true;
+    }
+    if (room.peers.has(record.peerId)) return { ok: false, code: 'DUPLICATE_PEER' };
+    if (room.peers.size >= room.record.maxParticipants) return { ok: false, code: 'ROOM_FULL' };
+    const peers = [...room.peers.values()].map((p) => structuredClone(p.record));
+    room.peers.set(record.peerId, { record, expiresAt: now + options.peerTtlMs });
+    room.emptySince = null;
+    return { ok: true, room: structuredClone(room.record), created, peers };
+  }
+
+  async leave(roomId: string, peerId: string): Promise<boolean> {
+    const now = Date.now();
+    const room = this.#live(roomId, now);
+    if (!room?.peers.delete(peerId)) return false;
+    if (room.peers.size === 0) room.emptySince = now;
+    return true;
+  }
+
+  async getPeers(roomId: string): Promise<PeerRecord[]> {
+    const room = this.#live(roomId, Date.now());
+    return room ? [...room.peers.values()].map((p) => structuredClone(p.record)) : [];
+  }
+
+  async updateMediaState(
+    roomId: string,
+    peerId: string,
+    mediaState: PeerRecord['mediaState'],
+  ): Promise<boolean> {
+    const state = MediaState.parse(mediaState);
+    const peer = this.#live(roomId, Date.now())?.peers.get(peerId);
+    if (!peer) return false;
+    peer.record = { ...peer.record, mediaState: state };
+    return true;
+  }
+
+  async refreshPeers(
+    entries: ReadonlyArray<{ roomId: string; peerId: string }>,
+    peerTtlMs: number,
+  ): Promise<void> {
+    checkTtl(peerTtlMs);
+    const now = Date.now();
+    for (const { roomId, peerId } of entries) {
+      const peer = this.#live(roomId, now)?.peers.get(peerId);
+      if (peer) peer.expiresAt = now + peerTtlMs;
+    }
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    this.#rooms.clear();
+  }
+
+  /** The room after dropping its expired peers, or null (and forgotten) when it has expired. */
+  #live(roomId: string, now: number): MemoryRoom | null {
+    const room = this.#rooms.get(roomId);
+    if (!room) return null;
+    let lastExpiry = Number.NEGATIVE_INFINITY;
+    for (const [peerId, peer] of room.peers) {
+      if (peer.expiresAt <= now) {
+        room.peers.delete(peerId);
+        lastExpiry = Math.max(lastExpiry, peer.expiresAt);
+      }
+    }
+    // Peers that expired unnoticed made the room empty when the last of them expired, not now.
+    if (room.peers.size === 0 && room.emptySince === null) room.emptySince = lastExpiry;
+    if (room.emptySince !== null && room.emptySince + this.#emptyTtlMs <= now) {
+      this.#rooms.delete(roomId);
+      return null;
+    }
+    return room;
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const roomId of this.#rooms.keys()) this.#live(roomId, now);
+  }
+}
+
+function checkTtl(peerTtlMs: number): void {
+  if (!Number.isInteger(peerTtlMs) || peerTtlMs <= 0) {
+    throw new RangeError(`peerTtlMs must be a positive integer, got ${peerTtlMs}`);
+  }
+}

@@ -1,0 +1,109 @@
+import { EventEmitter } from 'node:events';
+import { customAlphabet, nanoid } from 'nanoid';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../logger.ts';
+import { type CreateRoomBody, type MediaState, ProtocolError } from '../protocol/index.ts';
+import type { RoomStore } from './RoomStore.ts';
+import type { PeerRecord, RoomRecord } from './RoomTypes.ts';
+
+/** Friendly room ids for join links: lowercase letters and digits only. */
+const newRoomId = customAlphabet('abcdefghijkmnopqrstuvwxyz23456789', 10);
+
+export interface RoomServiceEvents {
+  /** A room was deleted through the API: its connected peers must be told and detached. */
+  roomdeleted: [roomId: string];
+}
+
+export interface JoinRequest {
+  roomId: string;
+  peerId?: string;
+  displayName: string;
+  mediaState: MediaState;
+}
+
+export interface Joined {
+  room: RoomRecord;
+  self: PeerRecord;
+  /** The peers that were already in the room. */
+  others: PeerRecord[];
+}
+
+/**
+ * The membership rules of rooms, over a RoomStore: auto-create, capacity, duplicates, peer TTLs.
+ * Knows nothing about sockets; signaling and REST both call it.
+ */
+export class RoomService extends EventEmitter<RoomServiceEvents> {
+  readonly store: RoomStore;
+  readonly serverId: string;
+  readonly #config: Readonly<Config>;
+  readonly #logger: Logger;
+
+  constructor(store: RoomStore, config: Readonly<Config>, logger: Logger) {
+    super();
+    this.store = store;
+    this.#config = config;
+    this.#logger = logger.child({ component: 'RoomService' });
+    this.serverId = nanoid(8);
+  }
+
+  /** Peers live three heartbeat intervals without a refresh: two missed pongs plus slack. */
+  get peerTtlMs(): number {
+    return this.#config.heartbeatIntervalMs * 3;
+  }
+
+  newRoomRecord(input: Partial<CreateRoomBody> & { roomId?: string }): RoomRecord {
+    return {
+      roomId: input.roomId ?? newRoomId(),
+      hostPeerId: input.hostPeerId ?? null,
+      maxParticipants: input.maxParticipants ?? this.#config.maxParticipants,
+      encryption: input.encryption ?? 'none',
+      mode: input.mode ?? 'auto',
+      createdAt: new Date().toISOString(),
+    };
+  }
+
+  async createRoom(body: CreateRoomBody): Promise<RoomRecord | null> {
+    const room = this.newRoomRecord(body);
+    const created = await this.store.createRoom(room);
+    if (created) this.#logger.info({ roomId: room.roomId, mode: room.mode }, 'room created');
+    return created ? room : null;
+  }
+
+  async join(request: JoinRequest): Promise<Joined> {
+    const self: PeerRecord = {
+      peerId: request.peerId ?? nanoid(12),
+      displayName: request.displayName,
+      mediaState: request.mediaState,
+      joinedAt: new Date().toISOString(),
+      serverId: this.serverId,
+    };
+    const result = await this.store.join(request.roomId, self, {
+      peerTtlMs: this.peerTtlMs,
+      ...(this.#config.autoCreateRooms ? { createWith: this.newRoomRecord({ roomId: request.roomId }) } : {}),
+    });
+    if (!result.ok) {
+      const message =
+        result.code === 'ROOM_NOT_FOUND'
+          ? `Room ${request.roomId} does not exist`
+          : result.code === 'ROOM_FULL'
+            ? `Room ${request.roomId} is full`
+            : `Peer ${self.peerId} is already connected to room ${request.roomId}`;
+      throw new ProtocolError(result.code, message);
+    }
+    if (result.created) this.#logger.info({ roomId: request.roomId }, 'room auto-created');
+    return { room: result.room, self, others: result.peers };
+  }
+
+  leave(roomId: string, peerId: string): Promise<boolean> {
+    return this.store.leave(roomId, peerId);
+  }
+
+  async deleteRoom(roomId: string): Promise<boolean> {
+    const deleted = await this.store.deleteRoom(roomId);
+    if (deleted) {
+      this.#logger.info({ roomId }, 'room deleted');
+      this.emit('roomdeleted', roomId);
+    }
+    return deleted;
+  }
+}

@@ -1,0 +1,579 @@
+import type { types as ms } from 'mediasoup';
+import { EnhancedEventEmitter } from 'mediasoup/extras';
+import type { SfuConfig } from '../config/Config.ts';
+import type { Logger } from '../logger.ts';
+import {
+  type DtlsParameters,
+  type MediaKind,
+  type MediaSource,
+  type ProducerInfo,
+  ProtocolError,
+  type RtpCapabilities,
+  type RtpParameters,
+  type TransportDirection,
+} from '../protocol/index.ts';
+import { routerMediaCodecs } from './mediaCodecs.ts';
+import type {
+  ConsumerInfo,
+  ConsumerStatsEntry,
+  IceParametersInfo,
+  ProducerStatsEntry,
+  SfuRoomApi,
+  SfuRoomCloseReason,
+  SfuRoomEvents,
+  SfuRoomOptions,
+  SfuRouterSource,
+  TransportInfo,
+} from './SfuRoomTypes.ts';
+
+const DEFAULT_INITIAL_OUTGOING_BITRATE = 1_000_000;
+const DEFAULT_MAX_INCOMING_BITRATE = 4_000_000;
+
+/** Which kind each source must be. */
+const sourceKind: Record<MediaSource, MediaKind> = {
+  mic: 'audio',
+  camera: 'video',
+  screen: 'video',
+  'screen-audio': 'audio',
+};
+
+type TransportAppData = { peerId: string; direction: TransportDirection };
+type ProducerAppData = { peerId: string; source: MediaSource };
+type ConsumerAppData = { peerId: string; producerPeerId: string; source: MediaSource };
+
+interface PeerState {
+  readonly peerId: string;
+  rtpCapabilities: RtpCapabilities;
+  readonly transports: Map<string, ms.WebRtcTransport<TransportAppData>>;
+  readonly producers: Map<string, ms.Producer<ProducerAppData>>;
+  readonly consumers: Map<string, ms.Consumer<ConsumerAppData>>;
+  /** Set while removePeer tears the peer down: its own consumers die silently. */
+  removing: boolean;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The media side of one room: one mediasoup router, and per peer its transports, producers and
+ * consumers. Knows nothing of WebSockets: the signaling layer calls it with already validated
+ * arguments and turns its events into server messages. Every failure is a ProtocolError; a
+ * mediasoup error becomes MEDIA_ERROR and never escapes as anything else.
+ */
+export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuRoomApi {
+  readonly roomId: string;
+  readonly #router: ms.Router;
+  readonly #pool: SfuRouterSource;
+  readonly #config: SfuConfig;
+  readonly #logger: Logger;
+  readonly #initialAvailableOutgoingBitrate: number;
+  readonly #maxIncomingBitrate: number;
+  readonly #peers = new Map<string, PeerState>();
+  /** Room-wide indexes: id → owning peer id, to tell FORBIDDEN from NOT_FOUND. */
+  readonly #transportOwners = new Map<string, string>();
+  readonly #producers = new Map<string, ms.Producer<ProducerAppData>>();
+  readonly #consumerOwners = new Map<string, string>();
+  #closed = false;
+
+  /** Gets a router from the pool. Rejects with the pool's ProtocolError (SFU_UNAVAILABLE, MEDIA_ERROR). */
+  static async create(options: SfuRoomOptions): Promise<SfuRoom> {
+    const codecs = (options.mediaCodecs ?? routerMediaCodecs).map((c) => ({ ...c }));
+    const router = await options.pool.createRouter(codecs, { roomId: options.roomId });
+    return new SfuRoom(options, router);
+  }
+
+  private constructor(options: SfuRoomOptions, router: ms.Router) {
+    super();
+    this.roomId = options.roomId;
+    this.#router = router;
+    this.#pool = options.pool;
+    this.#config = options.sfuConfig;
+    this.#logger = options.logger.child({ component: 'SfuRoom', roomId: options.roomId });
+    this.#initialAvailableOutgoingBitrate =
+      options.initialAvailableOutgoingBitrate ?? DEFAULT_INITIAL_OUTGOING_BITRATE;
+    this.#maxIncomingBitrate = options.maxIncomingBitrate ?? DEFAULT_MAX_INCOMING_BITRATE;
+
+    this.on('listenererror', (eventName, error) => {
+      this.#logger.error({ event: eventName, err: errorMessage(error) }, 'room event listener threw');
+    });
+    // Order inside mediasoup: the router closes its transports, then emits 'workerclose', then its
+    // observer 'close'. Handlers below check router.closed so that no per-producer event leaks out.
+    router.on('workerclose', () => this.#shutdown('worker-closed'));
+    router.observer.on('close', () => this.#shutdown('router-closed'));
+    this.#logger.info({ routerId: router.id }, 'sfu room created');
+  }
+
+  get routerId(): string {
+    return this.#router.id;
+  }
+
+  get rtpCapabilities(): ms.RtpCapabilities {
+    return this.#router.rtpCapabilities;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get peerIds(): string[] {
+    return [...this.#peers.keys()];
+  }
+
+  hasPeer(peerId: string): boolean {
+    return this.#peers.has(peerId);
+  }
+
+  addPeer(peerId: string, rtpCapabilities: RtpCapabilities): ProducerInfo[] {
+    this.#assertOpen();
+    const existing = this.#peers.get(peerId);
+    if (existing) {
+      existing.rtpCapabilities = rtpCapabilities;
+    } else {
+      this.#peers.set(peerId, {
+        peerId,
+        rtpCapabilities,
+        transports: new Map(),
+        producers: new Map(),
+        consumers: new Map(),
+        removing: false,
+      });
+      this.#logger.debug({ peerId }, 'peer joined sfu');
+    }
+    return this.getProducers().filter((p) => p.peerId !== peerId);
+  }
+
+  async createTransport(peerId: string, direction: TransportDirection): Promise<TransportInfo> {
+    const peer = this.#peer(peerId);
+    const webRtcServer = this.#pool.getWebRtcServer(this.#router);
+    const listen = webRtcServer ? { webRtcServer } : { listenInfos: this.#listenInfos() };
+    const transport = (await this.#media('createWebRtcTransport', () =>
+      this.#router.createWebRtcTransport<TransportAppData>({
+        ...listen,
+        enableUdp: true,
+        enableTcp: true,
+        preferUdp: true,
+        initialAvailableOutgoingBitrate: this.#initialAvailableOutgoingBitrate,
+        appData: { peerId, direction },
+      }),
+    )) as ms.WebRtcTransport<TransportAppData>;
+    // The peer may have left, or the room closed, while the worker answered.
+    if (this.#closed || this.#peers.get(peerId) !== peer) {
+      transport.close();
+      throw this.#closed ? this.#notActive() : new ProtocolError('PEER_NOT_FOUND', 'The peer left the SFU');
+    }
+    if (direction === 'send') {
+      await transport.setMaxIncomingBitrate(this.#maxIncomingBitrate).catch((error: unknown) => {
+        this.#logger.warn({ peerId, err: errorMessage(error) }, 'setMaxIncomingBitrate failed');
+      });
+    }
+    // One transport per direction: a new one replaces the old (a client recovering from a failure).
+    for (const old of peer.transports.values()) {
+      if (old.appData.direction === direction) {
+        this.#logger.debug({ peerId, transportId: old.id, direction }, 'replacing transport');
+        this.#closeTransport(peer, old);
+      }
+    }
+    this.#registerTransport(peer, transport);
+    this.#logger.debug({ peerId, transportId: transport.id, direction }, 'transport created');
+    return {
+      transportId: transport.id,
+      direction,
+      iceParameters: transport.iceParameters,
+      iceCandidates: transport.iceCandidates,
+      dtlsParameters: transport.dtlsParameters,
+    };
+  }
+
+  async connectTransport(peerId: string, transportId: string, dtlsParameters: DtlsParameters): Promise<void> {
+    const transport = this.#ownTransport(this.#peer(peerId), transportId);
+    await this.#media('connect', () => transport.connect({ dtlsParameters }));
+    this.#logger.debug({ peerId, transportId }, 'transport connected');
+  }
+
+  async produce(
+    peerId: string,
+    transportId: string,
+    kind: MediaKind,
+    rtpParameters: RtpParameters,
+    source: MediaSource,
+    paused = false,
+  ): Promise<string> {
+    const peer = this.#peer(peerId);
+    const transport = this.#ownTransport(peer, transportId);
+    if (transport.appData.direction !== 'send') {
+      throw new ProtocolError('FORBIDDEN', 'Produce on a send transport');
+    }
+    if (sourceKind[source] !== kind) {
+      throw new ProtocolError('INVALID_MESSAGE', `Source ${source} must be ${sourceKind[source]}, not ${kind}`);
+    }
+    for (const other of peer.producers.values()) {
+      if (other.appData.source === source) {
+        throw new ProtocolError('FORBIDDEN', `Already producing ${source}: close that producer first`);
+      }
+    }
+    const producer = (await this.#media('produce', () =>
+      transport.produce<ProducerAppData>({
+        kind,
+        // Checked by the zod schema; mediasoup's own type narrows header extension URIs to a union
+        // of literals, and ortc.validateRtpParameters in mediasoup checks the rest.
+        rtpParameters: rtpParameters as ms.RtpParameters,
+        paused,
+        appData: { peerId, source },
+      }),
+    )) as ms.Producer<ProducerAppData>;
+    if (this.#closed || transport.closed) {
+      producer.close();
+      throw this.#closed ? this.#notActive() : new ProtocolError('TRANSPORT_NOT_FOUND', 'The transport closed');
+    }
+    this.#registerProducer(peer, producer);
+    const info = this.#producerInfo(producer);
+    this.#logger.debug({ peerId, producerId: producer.id, kind, source, paused }, 'producer created');
+    this.safeEmit('newproducer', info);
+    return producer.id;
+  }
+
+  async consume(peerId: string, producerId: string, rtpCapabilities?: RtpCapabilities): Promise<ConsumerInfo> {
+    const peer = this.#peer(peerId);
+    const producer = this.#producers.get(producerId);
+    if (!producer) throw new ProtocolError('PRODUCER_NOT_FOUND');
+    if (producer.appData.peerId === peerId) {
+      throw new ProtocolError('FORBIDDEN', 'A peer does not consume its own producer');
+    }
+    const transport = [...peer.transports.values()].find((t) => t.appData.direction === 'recv');
+    if (!transport) {
+      throw new ProtocolError('TRANSPORT_NOT_FOUND', 'No recv transport: create one with direction "recv" first');
+    }
+    const caps = (rtpCapabilities ?? peer.rtpCapabilities) as ms.RtpCapabilities;
+    const canConsume = this.#sync('canConsume', () => this.#router.canConsume({ producerId, rtpCapabilities: caps }));
+    if (!canConsume) throw new ProtocolError('CANNOT_CONSUME');
+    for (const existing of peer.consumers.values()) {
+      // Asked twice (a retried request): answer with the live consumer rather than a duplicate stream.
+      if (existing.producerId === producerId && !existing.closed) return this.#consumerInfo(existing);
+    }
+    let consumer: ms.Consumer<ConsumerAppData>;
+    try {
+      consumer = (await transport.consume<ConsumerAppData>({
+        producerId,
+        rtpCapabilities: caps,
+        paused: true,
+        appData: { peerId, producerPeerId: producer.appData.peerId, source: producer.appData.source },
+      })) as ms.Consumer<ConsumerAppData>;
+    } catch (error) {
+      if (!this.#producers.has(producerId)) throw new ProtocolError('PRODUCER_NOT_FOUND');
+      throw this.#mediaError('consume', error);
+    }
+    if (this.#closed || transport.closed || consumer.closed) {
+      consumer.close();
+      throw this.#closed ? this.#notActive() : new ProtocolError('PRODUCER_NOT_FOUND', 'The producer or transport closed');
+    }
+    this.#registerConsumer(peer, consumer);
+    this.#logger.debug({ peerId, consumerId: consumer.id, producerId }, 'consumer created');
+    return this.#consumerInfo(consumer);
+  }
+
+  async resumeConsumer(peerId: string, consumerId: string): Promise<void> {
+    const consumer = this.#ownConsumer(this.#peer(peerId), consumerId);
+    await this.#media('consumer.resume', () => consumer.resume());
+  }
+
+  async pauseConsumer(peerId: string, consumerId: string): Promise<void> {
+    const consumer = this.#ownConsumer(this.#peer(peerId), consumerId);
+    await this.#media('consumer.pause', () => consumer.pause());
+  }
+
+  async pauseProducer(peerId: string, producerId: string): Promise<void> {
+    const producer = this.#ownProducer(this.#peer(peerId), producerId);
+    await this.#media('producer.pause', () => producer.pause());
+    this.safeEmit('producerpaused', { producerId, peerId });
+  }
+
+  async resumeProducer(peerId: string, producerId: string): Promise<void> {
+    const producer = this.#ownProducer(this.#peer(peerId), producerId);
+    await this.#media('producer.resume', () => producer.resume());
+    this.safeEmit('producerresumed', { producerId, peerId });
+  }
+
+  closeProducer(peerId: string, producerId: string): void {
+    const peer = this.#peer(peerId);
+    const producer = this.#ownProducer(peer, producerId);
+    this.#sync('producer.close', () => producer.close());
+    this.#forgetProducer(peer, producer);
+    this.#logger.debug({ peerId, producerId }, 'producer closed');
+    this.safeEmit('producerclosed', { producerId, peerId });
+  }
+
+  async restartIce(peerId: string, transportId: string): Promise<IceParametersInfo> {
+    const transport = this.#ownTransport(this.#peer(peerId), transportId);
+    return this.#media('restartIce', () => transport.restartIce());
+  }
+
+  getProducers(): ProducerInfo[] {
+    return [...this.#producers.values()].map((p) => this.#producerInfo(p));
+  }
+
+  getPeerProducers(peerId: string): ProducerInfo[] {
+    const peer = this.#peers.get(peerId);
+    return peer ? [...peer.producers.values()].map((p) => this.#producerInfo(p)) : [];
+  }
+
+  async getConsumerStats(): Promise<ConsumerStatsEntry[]> {
+    const consumers = [...this.#peers.values()].flatMap((peer) => [...peer.consumers.values()]);
+    const entries = await Promise.all(
+      consumers.map(async (consumer): Promise<ConsumerStatsEntry | undefined> => {
+        let stats: ms.ConsumerStat[];
+        try {
+          stats = await consumer.getStats();
+        } catch {
+          return undefined; // closed meanwhile
+        }
+        const outbound = stats.filter((s) => s.type === 'outbound-rtp');
+        return {
+          peerId: consumer.appData.peerId,
+          consumerId: consumer.id,
+          producerId: consumer.producerId,
+          producerPeerId: consumer.appData.producerPeerId,
+          kind: consumer.kind,
+          source: consumer.appData.source,
+          paused: consumer.paused,
+          producerPaused: consumer.producerPaused,
+          packetCount: outbound.reduce((n, s) => n + s.packetCount, 0),
+          byteCount: outbound.reduce((n, s) => n + s.byteCount, 0),
+          score: consumer.score.score,
+        };
+      }),
+    );
+    return entries.filter((e): e is ConsumerStatsEntry => e !== undefined);
+  }
+
+  async getProducerStats(): Promise<ProducerStatsEntry[]> {
+    const entries = await Promise.all(
+      [...this.#producers.values()].map(async (producer): Promise<ProducerStatsEntry | undefined> => {
+        let stats: ms.ProducerStat[];
+        try {
+          stats = await producer.getStats();
+        } catch {
+          return undefined;
+        }
+        return {
+          peerId: producer.appData.peerId,
+          producerId: producer.id,
+          kind: producer.kind,
+          source: producer.appData.source,
+          paused: producer.paused,
+          packetCount: stats.reduce((n, s) => n + s.packetCount, 0),
+          byteCount: stats.reduce((n, s) => n + s.byteCount, 0),
+          score: stats.reduce((best, s) => Math.max(best, s.score), 0),
+        };
+      }),
+    );
+    return entries.filter((e): e is ProducerStatsEntry => e !== undefined);
+  }
+
+  removePeer(peerId: string): boolean {
+    const peer = this.#peers.get(peerId);
+    if (!peer) return false;
+    peer.removing = true;
+    const producers = [...peer.producers.values()];
+    for (const transport of [...peer.transports.values()]) this.#closeTransport(peer, transport);
+    this.#peers.delete(peerId);
+    this.#logger.debug({ peerId, producers: producers.length }, 'peer left sfu');
+    if (!this.#closed) {
+      for (const producer of producers) this.safeEmit('producerclosed', { producerId: producer.id, peerId });
+    }
+    return true;
+  }
+
+  close(): void {
+    this.#shutdown('closed');
+  }
+
+  // ------------------------------------------------------------------------------------ private
+
+  #shutdown(reason: SfuRoomCloseReason): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (reason === 'closed') {
+      try {
+        this.#router.close();
+      } catch (error) {
+        this.#logger.warn({ err: errorMessage(error) }, 'router.close failed');
+      }
+    }
+    this.#peers.clear();
+    this.#transportOwners.clear();
+    this.#producers.clear();
+    this.#consumerOwners.clear();
+    const log = reason === 'closed' ? this.#logger.info.bind(this.#logger) : this.#logger.warn.bind(this.#logger);
+    log({ reason }, 'sfu room closed');
+    this.safeEmit('close', reason);
+  }
+
+  /** Whether per-object events should stay quiet: the whole room is going away. */
+  get #silent(): boolean {
+    return this.#closed || this.#router.closed;
+  }
+
+  #registerTransport(peer: PeerState, transport: ms.WebRtcTransport<TransportAppData>): void {
+    peer.transports.set(transport.id, transport);
+    this.#transportOwners.set(transport.id, peer.peerId);
+    transport.observer.once('close', () => {
+      peer.transports.delete(transport.id);
+      this.#transportOwners.delete(transport.id);
+    });
+    transport.on('icestatechange', (state) => {
+      this.#logger.debug({ peerId: peer.peerId, transportId: transport.id, state }, 'ice state');
+    });
+    transport.on('dtlsstatechange', (state) => {
+      const level = state === 'failed' ? 'warn' : 'debug';
+      this.#logger[level]({ peerId: peer.peerId, transportId: transport.id, state }, 'dtls state');
+    });
+  }
+
+  #registerProducer(peer: PeerState, producer: ms.Producer<ProducerAppData>): void {
+    peer.producers.set(producer.id, producer);
+    this.#producers.set(producer.id, producer);
+    producer.observer.once('close', () => this.#forgetProducer(peer, producer));
+    producer.on('transportclose', () => {
+      this.#forgetProducer(peer, producer);
+      // removePeer emits for its own producers; a replaced transport is reported here.
+      if (!this.#silent && !peer.removing) {
+        this.safeEmit('producerclosed', { producerId: producer.id, peerId: peer.peerId });
+      }
+    });
+  }
+
+  #forgetProducer(peer: PeerState, producer: ms.Producer<ProducerAppData>): void {
+    peer.producers.delete(producer.id);
+    if (this.#producers.get(producer.id) === producer) this.#producers.delete(producer.id);
+  }
+
+  #registerConsumer(peer: PeerState, consumer: ms.Consumer<ConsumerAppData>): void {
+    peer.consumers.set(consumer.id, consumer);
+    this.#consumerOwners.set(consumer.id, peer.peerId);
+    const ref = { peerId: peer.peerId, consumerId: consumer.id, producerId: consumer.producerId };
+    consumer.observer.once('close', () => {
+      peer.consumers.delete(consumer.id);
+      this.#consumerOwners.delete(consumer.id);
+    });
+    const closedUnderIt = () => {
+      if (!this.#silent && !peer.removing) this.safeEmit('consumerclosed', ref);
+    };
+    consumer.on('producerclose', closedUnderIt);
+    consumer.on('transportclose', closedUnderIt);
+    consumer.on('producerpause', () => {
+      if (!this.#silent) this.safeEmit('consumerpaused', ref);
+    });
+    consumer.on('producerresume', () => {
+      if (!this.#silent) this.safeEmit('consumerresumed', ref);
+    });
+  }
+
+  #closeTransport(peer: PeerState, transport: ms.WebRtcTransport<TransportAppData>): void {
+    try {
+      transport.close();
+    } catch (error) {
+      this.#logger.warn({ peerId: peer.peerId, transportId: transport.id, err: errorMessage(error) }, 'close failed');
+    }
+    peer.transports.delete(transport.id);
+    this.#transportOwners.delete(transport.id);
+  }
+
+  #listenInfos(): ms.TransportListenInfo[] {
+    const { listenIp, announcedIp, rtcPortRange } = this.#config;
+    const base = {
+      ip: listenIp,
+      ...(announcedIp ? { announcedAddress: announcedIp } : {}),
+      ...(rtcPortRange ? { portRange: { min: rtcPortRange.min, max: rtcPortRange.max } } : {}),
+    };
+    return [
+      { protocol: 'udp', ...base },
+      { protocol: 'tcp', ...base },
+    ];
+  }
+
+  #producerInfo(producer: ms.Producer<ProducerAppData>): ProducerInfo {
+    return {
+      producerId: producer.id,
+      peerId: producer.appData.peerId,
+      kind: producer.kind,
+      source: producer.appData.source,
+      paused: producer.paused,
+    };
+  }
+
+  #consumerInfo(consumer: ms.Consumer<ConsumerAppData>): ConsumerInfo {
+    return {
+      consumerId: consumer.id,
+      producerId: consumer.producerId,
+      peerId: consumer.appData.producerPeerId,
+      kind: consumer.kind,
+      source: consumer.appData.source,
+      rtpParameters: consumer.rtpParameters,
+      paused: consumer.paused,
+      producerPaused: consumer.producerPaused,
+    };
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw this.#notActive();
+  }
+
+  #notActive(): ProtocolError {
+    return new ProtocolError('SFU_NOT_ACTIVE', 'The SFU side of this room is closed');
+  }
+
+  #peer(peerId: string): PeerState {
+    this.#assertOpen();
+    const peer = this.#peers.get(peerId);
+    if (!peer) throw new ProtocolError('PEER_NOT_FOUND', 'The peer has not joined the SFU (send sfu-join first)');
+    return peer;
+  }
+
+  #ownTransport(peer: PeerState, transportId: string): ms.WebRtcTransport<TransportAppData> {
+    const transport = peer.transports.get(transportId);
+    if (transport) return transport;
+    if (this.#transportOwners.has(transportId)) {
+      throw new ProtocolError('FORBIDDEN', 'The transport belongs to another peer');
+    }
+    throw new ProtocolError('TRANSPORT_NOT_FOUND');
+  }
+
+  #ownProducer(peer: PeerState, producerId: string): ms.Producer<ProducerAppData> {
+    const producer = peer.producers.get(producerId);
+    if (producer) return producer;
+    if (this.#producers.has(producerId)) throw new ProtocolError('FORBIDDEN', 'The producer belongs to another peer');
+    throw new ProtocolError('PRODUCER_NOT_FOUND');
+  }
+
+  #ownConsumer(peer: PeerState, consumerId: string): ms.Consumer<ConsumerAppData> {
+    const consumer = peer.consumers.get(consumerId);
+    if (consumer) return consumer;
+    if (this.#consumerOwners.has(consumerId)) throw new ProtocolError('FORBIDDEN', 'The consumer belongs to another peer');
+    throw new ProtocolError('CONSUMER_NOT_FOUND');
+  }
+
+  /** Runs a mediasoup request; whatever it throws or rejects with comes out as MEDIA_ERROR. */
+  async #media<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw this.#mediaError(what, error);
+    }
+  }
+
+  #sync<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      throw this.#mediaError(what, error);
+    }
+  }
+
+  #mediaError(what: string, error: unknown): ProtocolError {
+    if (error instanceof ProtocolError) return error;
+    const message = errorMessage(error);
+    this.#logger.warn({ op: what, err: message }, 'mediasoup refused a request');
+    return new ProtocolError('MEDIA_ERROR', `${what} failed: ${message}`);
+  }
+}

@@ -1,0 +1,151 @@
+import type { types as ms } from 'mediasoup';
+import type { EnhancedEventEmitter } from 'mediasoup/extras';
+import type { z } from 'zod';
+import type { MediaWorkerPoolApi } from '../../workers/MediaWorkerPoolTypes.ts';
+import type { SfuConfig } from '../config/Config.ts';
+import type { Logger } from '../logger.ts';
+import type {
+  DtlsParameters,
+  IceParameters,
+  MediaKind,
+  MediaSource,
+  ProducerInfo,
+  RtpCapabilities,
+  RtpParameters,
+  SfuConsumed,
+  SfuTransportCreated,
+  TransportDirection,
+} from '../protocol/index.ts';
+
+/** What SfuRoom needs from the worker pool (a MediaWorkerPool, or a test double). */
+export type SfuRouterSource = Pick<MediaWorkerPoolApi, 'createRouter' | 'getWebRtcServer'>;
+
+export interface SfuRoomOptions {
+  roomId: string;
+  pool: SfuRouterSource;
+  sfuConfig: SfuConfig;
+  /** The room's logger gets `{ component: 'SfuRoom', roomId }` bound. */
+  logger: Logger;
+  /** Router codecs; defaults to routerMediaCodecs from mediaCodecs.ts. */
+  mediaCodecs?: readonly ms.RouterRtpCodecCapability[];
+  /** Bits per second the router may send on a new recv transport before BWE knows better. Default 1 Mbps. */
+  initialAvailableOutgoingBitrate?: number;
+  /** Cap on what one send transport may push to the router, in bps. Default 4 Mbps (camera + screen). */
+  maxIncomingBitrate?: number;
+}
+
+type Reply<T> = Omit<T, 'type' | 'timestamp' | 'requestId'>;
+
+/** createTransport's answer: what sfu-transport-created carries. */
+export type TransportInfo = Omit<Reply<z.infer<typeof SfuTransportCreated>>, 'dtlsParameters'> & {
+  dtlsParameters: ms.DtlsParameters;
+};
+
+/**
+ * consume's answer: what sfu-consumed carries. `peerId` is the PRODUCING peer (whose media this is);
+ * the consumer starts paused, the client resumes it once its local consumer exists.
+ */
+export type ConsumerInfo = Omit<Reply<z.infer<typeof SfuConsumed>>, 'rtpParameters'> & {
+  rtpParameters: ms.RtpParameters;
+};
+
+export type IceParametersInfo = z.infer<typeof IceParameters>;
+
+/** A producer event: whose producer it is. */
+export interface ProducerRef {
+  producerId: string;
+  peerId: string;
+}
+
+/** A consumer event: `peerId` is the CONSUMING peer, the one to tell. */
+export interface ConsumerRef {
+  peerId: string;
+  consumerId: string;
+  producerId: string;
+}
+
+/** Why the room's media side ended: close() was called, or the worker/router went away under it. */
+export type SfuRoomCloseReason = 'closed' | 'worker-closed' | 'router-closed';
+
+export type SfuRoomEvents = {
+  /** A peer started producing; tell everyone else (sfu-new-producer). */
+  newproducer: [ProducerInfo];
+  /** A producer closed: closeProducer, its transport replaced, or its peer removed. */
+  producerclosed: [ProducerRef];
+  producerpaused: [ProducerRef];
+  producerresumed: [ProducerRef];
+  /** A consumer died because its producer (or its transport) closed; tell `peerId`. */
+  consumerclosed: [ConsumerRef];
+  /** The consumer's producer paused/resumed; tell `peerId`. */
+  consumerpaused: [ConsumerRef];
+  consumerresumed: [ConsumerRef];
+  /** The router is gone; the room is unusable. No per-producer events are emitted for this. */
+  close: [SfuRoomCloseReason];
+};
+
+/** Server-side counters of one consumer (router → consuming client), from consumer.getStats(). */
+export interface ConsumerStatsEntry {
+  peerId: string;
+  consumerId: string;
+  producerId: string;
+  producerPeerId: string;
+  kind: MediaKind;
+  source: MediaSource;
+  paused: boolean;
+  producerPaused: boolean;
+  /** RTP packets / bytes the router sent on this consumer (outbound-rtp). */
+  packetCount: number;
+  byteCount: number;
+  score: number;
+}
+
+/** Server-side counters of one producer (client → router), from producer.getStats(). */
+export interface ProducerStatsEntry {
+  peerId: string;
+  producerId: string;
+  kind: MediaKind;
+  source: MediaSource;
+  paused: boolean;
+  /** RTP packets / bytes the router received on this producer (inbound-rtp, all encodings). */
+  packetCount: number;
+  byteCount: number;
+  score: number;
+}
+
+/** The public face of SfuRoom. Every method rejects with ProtocolError only. */
+export interface SfuRoomApi extends EnhancedEventEmitter<SfuRoomEvents> {
+  readonly roomId: string;
+  readonly routerId: string;
+  readonly rtpCapabilities: ms.RtpCapabilities;
+  readonly closed: boolean;
+  readonly peerIds: string[];
+  hasPeer(peerId: string): boolean;
+  /** Registers (or re-registers) a peer; returns the other peers' producers to consume. */
+  addPeer(peerId: string, rtpCapabilities: RtpCapabilities): ProducerInfo[];
+  /** A new send or recv transport; a peer has at most one of each, a new one replaces the old. */
+  createTransport(peerId: string, direction: TransportDirection): Promise<TransportInfo>;
+  connectTransport(peerId: string, transportId: string, dtlsParameters: DtlsParameters): Promise<void>;
+  produce(
+    peerId: string,
+    transportId: string,
+    kind: MediaKind,
+    rtpParameters: RtpParameters,
+    source: MediaSource,
+    paused?: boolean,
+  ): Promise<string>;
+  consume(peerId: string, producerId: string, rtpCapabilities?: RtpCapabilities): Promise<ConsumerInfo>;
+  resumeConsumer(peerId: string, consumerId: string): Promise<void>;
+  pauseConsumer(peerId: string, consumerId: string): Promise<void>;
+  pauseProducer(peerId: string, producerId: string): Promise<void>;
+  resumeProducer(peerId: string, producerId: string): Promise<void>;
+  closeProducer(peerId: string, producerId: string): void;
+  restartIce(peerId: string, transportId: string): Promise<IceParametersInfo>;
+  getProducers(): ProducerInfo[];
+  getPeerProducers(peerId: string): ProducerInfo[];
+  getConsumerStats(): Promise<ConsumerStatsEntry[]>;
+  getProducerStats(): Promise<ProducerStatsEntry[]>;
+  /** Closes the peer's transports (and so its producers and consumers). False when unknown. */
+  removePeer(peerId: string): boolean;
+  /** Closes the router and everything on it. Idempotent. */
+  close(): void;
+}

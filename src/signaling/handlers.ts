@@ -1,0 +1,194 @@
+import {
+  type ClientMessageOf,
+  type ClientMessageType,
+  type OutgoingMessage,
+  type PeerInfo,
+  ProtocolError,
+} from '../protocol/index.ts';
+import type { SfuClientMessage } from '../sfu/ConnectionManagerTypes.ts';
+import type { Session } from './Session.ts';
+import type { SignalingContext } from './SignalingContext.ts';
+
+/*
+ * The dispatch table: one handler per client message type. Handlers get validated messages only,
+ * throw ProtocolError for protocol failures, and never trust identities the client sends: the
+ * sender's peerId comes from the session.
+ */
+
+export type Handler<T extends ClientMessageType> = (
+  ctx: SignalingContext,
+  session: Session,
+  message: ClientMessageOf<T>,
+) => void | Promise<void>;
+
+type HandlerTable = { [T in ClientMessageType]: Handler<T> };
+
+/** The session's room and peer id, or NOT_IN_ROOM. */
+function membership(session: Session, roomId?: string): { roomId: string; peerId: string } {
+  if (session.roomId === undefined || session.peerId === undefined) {
+    throw new ProtocolError('NOT_IN_ROOM', 'Join a room first');
+  }
+  if (roomId !== undefined && roomId !== session.roomId) {
+    throw new ProtocolError('NOT_IN_ROOM', `Not in room ${roomId}`);
+  }
+  return { roomId: session.roomId, peerId: session.peerId };
+}
+
+/** A client may name itself in fromPeerId/peerId; naming anyone else is spoofing. */
+function assertSelf(claimed: string | undefined, actual: string, field: string): void {
+  if (claimed !== undefined && claimed !== actual) {
+    throw new ProtocolError('FORBIDDEN', `${field} must be your own peer id`);
+  }
+}
+
+function withRequestId<M extends OutgoingMessage>(message: M, requestId: ClientMessageOf<ClientMessageType>['requestId']): M {
+  if (requestId !== undefined) message.requestId = requestId;
+  return message;
+}
+
+const joinRoom: Handler<'join-room'> = async (ctx, session, msg) => {
+  if (session.roomId !== undefined) {
+    throw new ProtocolError('ALREADY_IN_ROOM', `This connection is already peer ${session.peerId} in room ${session.roomId}`);
+  }
+  if (msg.peerId !== undefined && ctx.registry.get(msg.roomId, msg.peerId)) {
+    throw new ProtocolError('DUPLICATE_PEER', `Peer ${msg.peerId} is already connected to room ${msg.roomId}`);
+  }
+  const joined = await ctx.rooms.join({
+    roomId: msg.roomId,
+    ...(msg.peerId !== undefined ? { peerId: msg.peerId } : {}),
+    displayName: msg.displayName,
+    mediaState: msg.mediaState,
+  });
+  const { room, self } = joined;
+  // The socket may have closed, or another connection may have claimed the id, while we awaited.
+  if (!session.isOpen || ctx.registry.get(room.roomId, self.peerId)) {
+    await ctx.rooms.leave(room.roomId, self.peerId);
+    if (session.isOpen) throw new ProtocolError('DUPLICATE_PEER');
+    return;
+  }
+  session.roomId = room.roomId;
+  session.peerId = self.peerId;
+  ctx.registry.add(room.roomId, self.peerId, session);
+  await ctx.media.peerJoining(room, self.peerId, ctx.registry.countIn(room.roomId));
+
+  const mode = ctx.media.modeOf(room.roomId);
+  const peers: PeerInfo[] = joined.others.map((p) => ({
+    peerId: p.peerId,
+    displayName: p.displayName,
+    mediaState: p.mediaState,
+  }));
+  session.send(
+    withRequestId(
+      {
+        type: 'room-joined',
+        roomId: room.roomId,
+        peerId: self.peerId,
+        peers,
+        iceServers: ctx.config.iceServers,
+        connectionMode: mode,
+        ...(mode !== 'p2p' ? { routerRtpCapabilities: ctx.media.routerRtpCapabilities(room.roomId) } : {}),
+      },
+      msg.requestId,
+    ),
+  );
+  ctx.registry.broadcast(
+    room.roomId,
+    {
+      type: 'peer-joined',
+      roomId: room.roomId,
+      peerId: self.peerId,
+      displayName: self.displayName,
+      mediaState: self.mediaState,
+    },
+    self.peerId,
+  );
+  ctx.logger.info({ roomId: room.roomId, peerId: self.peerId, sessionId: session.id }, 'peer joined');
+  ctx.media.peerJoined(room, self.peerId, ctx.registry.countIn(room.roomId));
+};
+
+/** Takes the session out of its room: store, registry, broadcast, SFU. Shared by leave, close and heartbeat. */
+export async function detachSession(ctx: SignalingContext, session: Session, why: string): Promise<void> {
+  const { roomId, peerId } = session;
+  if (roomId === undefined || peerId === undefined) return;
+  session.roomId = undefined;
+  session.peerId = undefined;
+  ctx.registry.remove(roomId, peerId, session);
+  ctx.registry.broadcast(roomId, { type: 'peer-left', roomId, peerId });
+  ctx.media.peerLeft(roomId, peerId, ctx.registry.countIn(roomId));
+  ctx.logger.info({ roomId, peerId, sessionId: session.id, why }, 'peer left');
+  try {
+    await ctx.rooms.leave(roomId, peerId);
+  } catch (err) {
+    // The peer is gone from this process either way; its stored record expires by TTL.
+    ctx.logger.error({ err, roomId, peerId }, 'store leave failed');
+  }
+}
+
+const leaveRoom: Handler<'leave-room'> = async (ctx, session, msg) => {
+  const { roomId, peerId } = membership(session, msg.roomId);
+  assertSelf(msg.peerId, peerId, 'peerId');
+  await detachSession(ctx, session, 'leave-room');
+  session.send(withRequestId({ type: 'room-left', roomId }, msg.requestId));
+};
+
+type RelayType = 'offer' | 'answer' | 'ice-candidate';
+
+function relay<T extends RelayType>(
+  build: (m: ClientMessageOf<T>, base: { roomId: string; fromPeerId: string; toPeerId: string }) => OutgoingMessage,
+): Handler<T> {
+  return (ctx, session, message) => {
+    const msg = message as unknown as ClientMessageOf<RelayType>;
+    const { roomId, peerId } = membership(session, msg.roomId);
+    assertSelf(msg.fromPeerId, peerId, 'fromPeerId');
+    if (msg.toPeerId === peerId) throw new ProtocolError('INVALID_MESSAGE', 'toPeerId is your own peer id');
+    const target = ctx.registry.get(roomId, msg.toPeerId);
+    if (!target) throw new ProtocolError('PEER_NOT_FOUND', `Peer ${msg.toPeerId} is not in room ${roomId}`);
+    // Only validated fields travel on; the client's raw JSON is never forwarded.
+    target.send(build(message, { roomId, fromPeerId: peerId, toPeerId: msg.toPeerId }));
+  };
+}
+
+const mediaStateChanged: Handler<'media-state-changed'> = async (ctx, session, msg) => {
+  const { roomId, peerId } = membership(session, msg.roomId);
+  assertSelf(msg.peerId, peerId, 'peerId');
+  const stored = await ctx.rooms.store.updateMediaState(roomId, peerId, msg.mediaState);
+  if (!stored) throw new ProtocolError('PEER_NOT_FOUND', 'Your membership expired; join again');
+  const out: OutgoingMessage = { type: 'media-state-changed', roomId, peerId, mediaState: msg.mediaState };
+  ctx.registry.broadcast(roomId, out, peerId);
+  // The sender gets the same message as its acknowledgement when it asked for one.
+  if (msg.requestId !== undefined) session.send(withRequestId({ ...out }, msg.requestId));
+};
+
+const ping: Handler<'ping'> = (_ctx, session, msg) => {
+  session.missedPongs = 0;
+  session.send(withRequestId({ type: 'pong' }, msg.requestId));
+};
+
+async function sfu(ctx: SignalingContext, session: Session, msg: SfuClientMessage): Promise<void> {
+  const { roomId, peerId } = membership(session);
+  const reply = await ctx.media.handle(roomId, peerId, msg);
+  if (reply) session.send(withRequestId(reply, msg.requestId));
+}
+
+export const handlers: HandlerTable = {
+  'join-room': joinRoom,
+  'leave-room': leaveRoom,
+  offer: relay<'offer'>((m, base) => ({ type: 'offer', ...base, offer: { type: 'offer', sdp: m.offer.sdp } })),
+  answer: relay<'answer'>((m, base) => ({ type: 'answer', ...base, answer: { type: 'answer', sdp: m.answer.sdp } })),
+  'ice-candidate': relay<'ice-candidate'>((m, base) => ({ type: 'ice-candidate', ...base, candidate: m.candidate })),
+  'media-state-changed': mediaStateChanged,
+  ping,
+  'sfu-join': sfu,
+  'sfu-create-transport': sfu,
+  'sfu-connect-transport': sfu,
+  'sfu-produce': sfu,
+  'sfu-consume': sfu,
+  'sfu-resume-consumer': sfu,
+  'sfu-pause-consumer': sfu,
+  'sfu-pause-producer': sfu,
+  'sfu-resume-producer': sfu,
+  'sfu-close-producer': sfu,
+  'sfu-restart-ice': sfu,
+  'sfu-ready': sfu,
+  'p2p-ready': sfu,
+};

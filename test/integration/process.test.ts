@@ -1,0 +1,66 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { describe, expect, it } from 'vitest';
+import { TestClient } from '../helpers/wsClient.ts';
+
+/** Runs the real entry point (src/main.ts under Node's type stripping) as a child process. */
+function startProcess(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['src/main.ts'], {
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', SFU_ENABLED: 'false', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const listening = new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      output.push(line);
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+      if (match?.[1]) resolve(match[1]);
+    });
+    createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
+    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${output.join('\n')}`)));
+  });
+  const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+  return { child, output, listening, exited };
+}
+
+function stop(child: ChildProcess) {
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+describe('the server process', () => {
+  it('shuts down gracefully on SIGTERM: server-shutdown, close 1001, exit 0', async () => {
+    const secrets = { TURN_CREDENTIAL: 'turn-secret-4242', ADMIN_TOKEN: 'admin-secret-4242' };
+    const proc = startProcess({ LOG_LEVEL: 'debug', TURN_URL: 'turn:t.example:3478', TURN_USERNAME: 'u', ...secrets });
+    try {
+      const base = await proc.listening;
+      const ws = await TestClient.connect(`${base.replace('http', 'ws')}/ws`);
+      const joined = await ws.join('proc', 'p1');
+      expect(joined.iceServers[1]?.credential).toBe('turn-secret-4242');
+      await fetch(`${base}/api/rooms`, { headers: { authorization: 'Bearer admin-secret-4242' } });
+      const shutdown = ws.next('server-shutdown');
+      const started = Date.now();
+      proc.child.kill('SIGTERM');
+      await shutdown;
+      expect((await ws.closed).code).toBe(1001);
+      const [code] = await proc.exited;
+      expect(code).toBe(0);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const log = proc.output.join('\n');
+      expect(log).toContain('shutdown complete');
+      for (const secret of Object.values(secrets)) expect(log).not.toContain(secret);
+      // Every line on stdout is pino JSON.
+      for (const line of proc.output.filter((l) => l.startsWith('{'))) expect(() => JSON.parse(line)).not.toThrow();
+    } finally {
+      stop(proc.child);
+    }
+  });
+
+  it('refuses to start on an invalid variable, naming it', async () => {
+    const proc = startProcess({ PORT: 'eighty' });
+    proc.listening.catch(() => {});
+    const [code] = await proc.exited;
+    expect(code).toBe(1);
+    expect(proc.output.join('\n')).toMatch(/PORT: must be a number/);
+  });
+});

@@ -1,0 +1,2 @@
+export { MediaWorkerPool } from './MediaWorkerPool.ts';
+export type * from './MediaWorkerPoolTypes.ts';
