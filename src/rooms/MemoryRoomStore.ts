@@ -1,12 +1,6 @@
 import { MediaState } from '../protocol/index.ts';
 import type { RoomStore } from './RoomStore.ts';
-import {
-  type JoinOptions,
-  type JoinResult,
-  PeerRecord,
-  RoomRecord,
-  type RoomSummary,
-} from './RoomTypes.ts';
+import { type JoinOptions, type JoinResult, PeerRecord, RoomRecord, type RoomSummary } from './RoomTypes.ts';
 
 export interface MemoryRoomStoreOptions {
   /** Seconds an empty room lives (ROOM_EMPTY_TTL_S). */

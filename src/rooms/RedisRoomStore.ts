@@ -3,13 +3,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { z } from 'zod';
 import { MediaState } from '../protocol/index.ts';
 import type { RoomStore } from './RoomStore.ts';
-import {
-  type JoinOptions,
-  type JoinResult,
-  PeerRecord,
-  RoomRecord,
-  type RoomSummary,
-} from './RoomTypes.ts';
+import { type JoinOptions, type JoinResult, PeerRecord, RoomRecord, type RoomSummary } from './RoomTypes.ts';
 
 export interface RedisRoomStoreOptions {
   /** Namespace of every key this store touches. Default "opencall:". */
@@ -240,7 +234,9 @@ export class RedisRoomStore implements RoomStore {
     this.#client = client instanceof Redis ? client : new Redis(client);
     if (this.#client.options.keyPrefix) {
       // ioredis would prefix the script KEYS a second time.
-      throw new Error('RedisRoomStore: pass a client without the ioredis keyPrefix option; use options.keyPrefix');
+      throw new Error(
+        'RedisRoomStore: pass a client without the ioredis keyPrefix option; use options.keyPrefix',
+      );
     }
     this.keyPrefix = options.keyPrefix ?? 'opencall:';
     this.#emptyTtlMs = Math.round(options.emptyTtlS * 1000);
@@ -315,11 +311,16 @@ export class RedisRoomStore implements RoomStore {
         gone.push(roomId);
         return;
       }
-      out.push({ room: this.#parseRoom(roomId, record ?? undefined, max ?? undefined), peerCount: Number(count) });
+      out.push({
+        room: this.#parseRoom(roomId, record ?? undefined, max ?? undefined),
+        peerCount: Number(count),
+      });
     });
     // Index entries of expired rooms; the script re-checks so a room re-created meanwhile stays listed.
     await Promise.all(
-      gone.map((roomId) => this.#run(scripts.pruneIndex, [this.roomKeys(roomId).meta, this.#indexKey], [roomId])),
+      gone.map((roomId) =>
+        this.#run(scripts.pruneIndex, [this.roomKeys(roomId).meta, this.#indexKey], [roomId]),
+      ),
     );
     return out;
   }
@@ -482,7 +483,8 @@ export class RedisRoomStore implements RoomStore {
 }
 
 function parseJson<T extends z.ZodType>(schema: T, json: string | undefined, what: string): z.infer<T> {
-  if (json === undefined || json === '') throw new RoomStoreDataError(`Corrupt ${what} in Redis: missing value`);
+  if (json === undefined || json === '')
+    throw new RoomStoreDataError(`Corrupt ${what} in Redis: missing value`);
   let value: unknown;
   try {
     value = JSON.parse(json);

@@ -1,13 +1,24 @@
+import { MediaWorkerPool } from '../../workers/MediaWorkerPool.ts';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../logger.ts';
+import { ConnectionManager } from './ConnectionManager.ts';
 import type { RoomMediaController, RoomMessenger } from './ConnectionManagerTypes.ts';
-import { P2pOnlyController } from './P2pOnlyController.ts';
 
-/** Starts the SFU side when enabled; the server starts even when no media worker can. */
+/**
+ * Starts the media workers when the SFU is enabled. The server starts even when no worker can:
+ * the pool then reports why, /ready says `sfu: unavailable`, and rooms stay P2P.
+ */
 export async function createMediaController(
-  _config: Readonly<Config>,
-  _messenger: RoomMessenger,
-  _logger: Logger,
+  config: Readonly<Config>,
+  messenger: RoomMessenger,
+  logger: Logger,
 ): Promise<RoomMediaController> {
-  return new P2pOnlyController();
+  let pool: MediaWorkerPool | undefined;
+  if (config.sfu.enabled) {
+    pool = await MediaWorkerPool.create(config.sfu, logger);
+    if (!pool.available) {
+      logger.error({ reason: pool.unavailableReason }, 'SFU unavailable: no media worker could start; rooms stay P2P');
+    }
+  }
+  return new ConnectionManager({ sfuConfig: config.sfu, pool, messenger, logger });
 }

@@ -62,7 +62,8 @@ export async function flushKeyPrefix(url: string, prefix: string): Promise<void>
   }
 }
 
-function freePort(): Promise<number> {
+/** A TCP port nothing listens on right now (on 127.0.0.1). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -113,7 +114,8 @@ function spawnRedis(port: number): Promise<RedisServerHandle> {
       reject(err);
     };
     const timer = setTimeout(
-      () => fail(new Error(`redis-server on port ${port} not ready after ${START_TIMEOUT_MS} ms:\n${output}`)),
+      () =>
+        fail(new Error(`redis-server on port ${port} not ready after ${START_TIMEOUT_MS} ms:\n${output}`)),
       START_TIMEOUT_MS,
     );
     const onData = (chunk: Buffer) => {

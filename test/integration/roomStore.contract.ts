@@ -62,7 +62,12 @@ export function describeRoomStoreContract(name: string, factory: RoomStoreFactor
       it('creates, reads, lists and deletes rooms', async () => {
         const store = await makeStore();
         expect(await store.getRoom('r1')).toBeNull();
-        const r1 = roomRecord('r1', { hostPeerId: 'host', maxParticipants: 3, encryption: 'e2ee', mode: 'sfu' });
+        const r1 = roomRecord('r1', {
+          hostPeerId: 'host',
+          maxParticipants: 3,
+          encryption: 'e2ee',
+          mode: 'sfu',
+        });
         expect(await store.createRoom(r1)).toBe(true);
         expect(await store.createRoom(roomRecord('r2'))).toBe(true);
         expect(await store.getRoom('r1')).toEqual(r1);
@@ -118,7 +123,10 @@ export function describeRoomStoreContract(name: string, factory: RoomStoreFactor
         await expect(store.join('r', peerRecord('bad/peer'), { peerTtlMs: LONG_TTL_MS })).rejects.toThrow();
         await expect(store.join('r', peerRecord('a'), { peerTtlMs: 0 })).rejects.toThrow();
         await expect(
-          store.join('other', peerRecord('a'), { peerTtlMs: LONG_TTL_MS, createWith: roomRecord('not-other') }),
+          store.join('other', peerRecord('a'), {
+            peerTtlMs: LONG_TTL_MS,
+            createWith: roomRecord('not-other'),
+          }),
         ).rejects.toThrow(/does not match/);
         expect(await store.getPeers('r')).toEqual([]);
         expect(await store.getRoom('other')).toBeNull();
@@ -195,7 +203,14 @@ export function describeRoomStoreContract(name: string, factory: RoomStoreFactor
         expect(peers).toHaveLength(1);
         expect(peers[0]?.displayName).toBe('First');
         // The same peerId in another room is a different membership.
-        expect((await store.join('other', peerRecord('a'), { peerTtlMs: LONG_TTL_MS, createWith: roomRecord('other') })).ok).toBe(true);
+        expect(
+          (
+            await store.join('other', peerRecord('a'), {
+              peerTtlMs: LONG_TTL_MS,
+              createWith: roomRecord('other'),
+            })
+          ).ok,
+        ).toBe(true);
       });
 
       it('returns the peers already there, in join order', async () => {
@@ -264,10 +279,15 @@ export function describeRoomStoreContract(name: string, factory: RoomStoreFactor
         expect(await store.getPeers('d')).toEqual([]);
         expect(await store.listRooms()).toEqual([]);
         expect(await store.leave('d', 'a')).toBe(false);
-        expect(await store.updateMediaState('d', 'a', { audio: false, video: false, screen: false })).toBe(false);
+        expect(await store.updateMediaState('d', 'a', { audio: false, video: false, screen: false })).toBe(
+          false,
+        );
         expect((await store.join('d', peerRecord('a'), { peerTtlMs: LONG_TTL_MS })).ok).toBe(false);
         // Re-creating the id starts from nothing: no DUPLICATE_PEER, no old peers.
-        const again = await store.join('d', peerRecord('a'), { peerTtlMs: LONG_TTL_MS, createWith: roomRecord('d') });
+        const again = await store.join('d', peerRecord('a'), {
+          peerTtlMs: LONG_TTL_MS,
+          createWith: roomRecord('d'),
+        });
         expect(again).toEqual({ ok: true, created: true, room: roomRecord('d'), peers: [] });
         expect(ids(await store.getPeers('d'))).toEqual(['a']);
       });
