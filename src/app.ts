@@ -35,7 +35,10 @@ declare module 'fastify' {
  * Builds the whole server without listening: tests call it and listen on port 0 or use inject().
  * Closing the app closes everything it opened (sockets with 1001, the SFU, the store).
  */
-export async function buildApp(config: Readonly<Config>, deps: AppDependencies = {}): Promise<FastifyInstance> {
+export async function buildApp(
+  config: Readonly<Config>,
+  deps: AppDependencies = {},
+): Promise<FastifyInstance> {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -58,14 +61,18 @@ export async function buildApp(config: Readonly<Config>, deps: AppDependencies =
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
     const status = err.statusCode ?? 500;
     if (status >= 500) request.log.error({ err }, 'request failed');
-    const code = status === 429 ? 'RATE_LIMITED' : status < 500 ? (err.code ?? 'INVALID_REQUEST') : 'INTERNAL';
+    const code =
+      status === 429 ? 'RATE_LIMITED' : status < 500 ? (err.code ?? 'INVALID_REQUEST') : 'INTERNAL';
     return sendHttpError(reply, status, code, status >= 500 ? 'Internal server error' : err.message);
   });
   app.setNotFoundHandler((request, reply) =>
     sendHttpError(reply, 404, 'NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0]} not found`),
   );
 
-  await app.register(cors, { origin: [config.clientUrl.replace(/\/+$/, '')], methods: ['GET', 'POST', 'DELETE'] });
+  await app.register(cors, {
+    origin: [config.clientUrl.replace(/\/+$/, '')],
+    methods: ['GET', 'POST', 'DELETE'],
+  });
   await app.register(fp(signalingPlugin), { config, logger, rooms, registry, media });
   await app.register(healthPlugin, { store, media });
   await app.register(roomsPlugin, {

@@ -52,7 +52,10 @@ export const EnvSchema = z
       emptyToUndefined,
       z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     ),
-    CLIENT_URL: z.preprocess(emptyToUndefined, z.url({ message: 'must be a URL' }).default(defaults.CLIENT_URL)),
+    CLIENT_URL: z.preprocess(
+      emptyToUndefined,
+      z.url({ message: 'must be a URL' }).default(defaults.CLIENT_URL),
+    ),
 
     REDIS_URL: url(/^rediss?:\/\/.+/, 'redis:// or rediss://'),
     REDIS_HOST: str(),
@@ -107,7 +110,11 @@ export const EnvSchema = z
         path: [env.RTC_MIN_PORT === undefined ? 'RTC_MIN_PORT' : 'RTC_MAX_PORT'],
         message: 'RTC_MIN_PORT and RTC_MAX_PORT must be set together',
       });
-    } else if (env.RTC_MIN_PORT !== undefined && env.RTC_MAX_PORT !== undefined && env.RTC_MIN_PORT > env.RTC_MAX_PORT) {
+    } else if (
+      env.RTC_MIN_PORT !== undefined &&
+      env.RTC_MAX_PORT !== undefined &&
+      env.RTC_MIN_PORT > env.RTC_MAX_PORT
+    ) {
       ctx.addIssue({ code: 'custom', path: ['RTC_MIN_PORT'], message: 'must not exceed RTC_MAX_PORT' });
     }
     if (env.TURN_URL && (!env.TURN_USERNAME || !env.TURN_CREDENTIAL)) {

@@ -23,7 +23,13 @@ export async function clientPlugin(app: FastifyInstance): Promise<void> {
   const root = join(packageRoot(), 'dist', 'client');
   const built = existsSync(join(root, 'opencall.js'));
   if (!built) app.log.warn({ root }, 'client bundle missing: run `npm run build` to serve the SDK and demo');
-  await app.register(fastifyStatic, { root, prefix: '/client/', index: false, wildcard: true, decorateReply: true });
+  await app.register(fastifyStatic, {
+    root,
+    prefix: '/client/',
+    index: false,
+    wildcard: true,
+    decorateReply: true,
+  });
   const demo = (_req: unknown, reply: { sendFile: (f: string) => unknown }) => reply.sendFile('index.html');
   app.get('/', demo as never);
   app.get('/meeting/:roomId', demo as never);

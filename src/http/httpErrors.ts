@@ -8,5 +8,7 @@ export function sendHttpError(
   error: string,
   details?: unknown,
 ): FastifyReply {
-  return reply.code(statusCode).send({ error, code, statusCode, ...(details !== undefined ? { details } : {}) });
+  return reply
+    .code(statusCode)
+    .send({ error, code, statusCode, ...(details !== undefined ? { details } : {}) });
 }

@@ -33,7 +33,8 @@ export async function roomsPlugin(app: FastifyInstance, opts: RoomsPluginOptions
     }),
   });
 
-  const joinLink = (roomId: string) => `${config.clientUrl.replace(/\/+$/, '')}/meeting/${encodeURIComponent(roomId)}`;
+  const joinLink = (roomId: string) =>
+    `${config.clientUrl.replace(/\/+$/, '')}/meeting/${encodeURIComponent(roomId)}`;
   const meetingInfo = (room: RoomRecord) => ({
     roomId: room.roomId,
     joinLink: joinLink(room.roomId),
@@ -49,7 +50,12 @@ export async function roomsPlugin(app: FastifyInstance, opts: RoomsPluginOptions
     if (!expected) return;
     const given = Buffer.from(request.headers.authorization ?? '');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      return sendHttpError(reply, 401, 'UNAUTHORIZED', 'Missing or invalid Authorization: Bearer <ADMIN_TOKEN>');
+      return sendHttpError(
+        reply,
+        401,
+        'UNAUTHORIZED',
+        'Missing or invalid Authorization: Bearer <ADMIN_TOKEN>',
+      );
     }
   };
 

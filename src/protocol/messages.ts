@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConnectionMode, DisplayName, Id, IceServer, MediaState, PeerInfo, RequestId } from './common.ts';
+import { ConnectionMode, DisplayName, IceServer, Id, MediaState, PeerInfo, RequestId } from './common.ts';
 import { ErrorCode } from './errors.ts';
 import {
   DtlsParameters,
@@ -168,7 +168,9 @@ export const ClientMessage = z.discriminatedUnion('type', [
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type ClientMessageType = ClientMessage['type'];
 export type ClientMessageOf<T extends ClientMessageType> = Extract<ClientMessage, { type: T }>;
-export const clientMessageTypes: ReadonlySet<string> = new Set(ClientMessage.options.map((o) => o.shape.type.value));
+export const clientMessageTypes: ReadonlySet<string> = new Set(
+  ClientMessage.options.map((o) => o.shape.type.value),
+);
 
 // ---------------------------------------------------------------- server -> client
 
@@ -287,7 +289,11 @@ export const SfuTransportConnected = z.object({
   transportId: z.string(),
   ...ServerBase,
 });
-export const SfuProduced = z.object({ type: z.literal('sfu-produced'), producerId: z.string(), ...ServerBase });
+export const SfuProduced = z.object({
+  type: z.literal('sfu-produced'),
+  producerId: z.string(),
+  ...ServerBase,
+});
 export const SfuConsumed = z.object({
   type: z.literal('sfu-consumed'),
   consumerId: z.string(),
@@ -301,7 +307,11 @@ export const SfuConsumed = z.object({
   producerPaused: z.boolean(),
   ...ServerBase,
 });
-export const SfuNewProducer = z.object({ type: z.literal('sfu-new-producer'), ...ProducerInfo.shape, ...ServerBase });
+export const SfuNewProducer = z.object({
+  type: z.literal('sfu-new-producer'),
+  ...ProducerInfo.shape,
+  ...ServerBase,
+});
 const ServerConsumerRef = { consumerId: z.string(), producerId: z.string(), ...ServerBase };
 const ServerProducerRef = { producerId: z.string(), peerId: z.string(), ...ServerBase };
 export const SfuConsumerResumed = z.object({ type: z.literal('sfu-consumer-resumed'), ...ServerConsumerRef });

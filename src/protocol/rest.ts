@@ -25,7 +25,12 @@ export const CreateRoomResponse = z.object({
 });
 export type CreateRoomResponse = z.infer<typeof CreateRoomResponse>;
 
-export const RestProducer = z.object({ producerId: z.string(), kind: MediaKind, source: MediaSource, paused: z.boolean() });
+export const RestProducer = z.object({
+  producerId: z.string(),
+  kind: MediaKind,
+  source: MediaSource,
+  paused: z.boolean(),
+});
 
 export const RestPeer = z.object({
   peerId: z.string(),

@@ -9,7 +9,12 @@ import {
   type RoomModePolicy,
 } from '../protocol/index.ts';
 import type { RoomRecord } from '../rooms/RoomTypes.ts';
-import type { RoomMediaController, RoomMessenger, SfuClientMessage, SfuStatus } from './ConnectionManagerTypes.ts';
+import type {
+  RoomMediaController,
+  RoomMessenger,
+  SfuClientMessage,
+  SfuStatus,
+} from './ConnectionManagerTypes.ts';
 import { SfuRoom } from './SfuRoom.ts';
 import type { SfuRoomApi, SfuRoomCloseReason } from './SfuRoomTypes.ts';
 
@@ -62,7 +67,8 @@ export class ConnectionManager implements RoomMediaController {
     this.#createSfuRoom =
       options.createSfuRoom ??
       ((roomId) => {
-        if (!this.#pool) throw new ProtocolError('SFU_UNAVAILABLE', 'The SFU is disabled (SFU_ENABLED=false)');
+        if (!this.#pool)
+          throw new ProtocolError('SFU_UNAVAILABLE', 'The SFU is disabled (SFU_ENABLED=false)');
         return SfuRoom.create({ roomId, pool: this.#pool, sfuConfig: this.#config, logger: options.logger });
       });
   }
@@ -143,7 +149,11 @@ export class ConnectionManager implements RoomMediaController {
     this.#closeSfu(state);
   }
 
-  async handle(roomId: string, peerId: string, message: SfuClientMessage): Promise<OutgoingMessage | undefined> {
+  async handle(
+    roomId: string,
+    peerId: string,
+    message: SfuClientMessage,
+  ): Promise<OutgoingMessage | undefined> {
     const state = this.#rooms.get(roomId);
     if (message.type === 'sfu-ready' || message.type === 'p2p-ready') {
       if (state) this.#markReady(state, peerId, message.type === 'sfu-ready' ? 'upgrading' : 'downgrading');
@@ -171,7 +181,10 @@ export class ConnectionManager implements RoomMediaController {
         return { type: 'sfu-produced', producerId };
       }
       case 'sfu-consume':
-        return { type: 'sfu-consumed', ...(await sfu.consume(peerId, message.producerId, message.rtpCapabilities)) };
+        return {
+          type: 'sfu-consumed',
+          ...(await sfu.consume(peerId, message.producerId, message.rtpCapabilities)),
+        };
       case 'sfu-resume-consumer':
         await sfu.resumeConsumer(peerId, message.consumerId);
         return { type: 'sfu-consumer-resumed', ...this.#consumerRef(sfu, peerId, message.consumerId) };
@@ -322,7 +335,11 @@ export class ConnectionManager implements RoomMediaController {
     // Hysteresis: only a room that stays small for the whole delay goes back to P2P.
     state.downgradeTimer = setTimeout(() => {
       state.downgradeTimer = undefined;
-      if (state.mode === 'sfu' && state.peers.size <= this.#config.downgradeAt && this.#rooms.get(state.roomId) === state) {
+      if (
+        state.mode === 'sfu' &&
+        state.peers.size <= this.#config.downgradeAt &&
+        this.#rooms.get(state.roomId) === state
+      ) {
         this.#setMode(state, 'downgrading', 'participants at or below the downgrade threshold');
       }
     }, this.#config.downgradeDelayMs);
@@ -342,9 +359,11 @@ export class ConnectionManager implements RoomMediaController {
 
   #wireSfuEvents(state: RoomMedia, sfu: SfuRoomApi): void {
     const { roomId } = state;
-    const send = (peerId: string, message: OutgoingMessage) => this.#messenger.sendTo(roomId, peerId, message);
+    const send = (peerId: string, message: OutgoingMessage) =>
+      this.#messenger.sendTo(roomId, peerId, message);
     sfu.on('newproducer', (info) => {
-      for (const peerId of sfu.peerIds) if (peerId !== info.peerId) send(peerId, { type: 'sfu-new-producer', ...info });
+      for (const peerId of sfu.peerIds)
+        if (peerId !== info.peerId) send(peerId, { type: 'sfu-new-producer', ...info });
     });
     sfu.on('producerclosed', ({ producerId, peerId: owner }) => {
       for (const peerId of sfu.peerIds) {
@@ -375,7 +394,11 @@ export class ConnectionManager implements RoomMediaController {
     });
   }
 
-  #consumerRef(sfu: SfuRoomApi, peerId: string, consumerId: string): { consumerId: string; producerId: string } {
+  #consumerRef(
+    sfu: SfuRoomApi,
+    peerId: string,
+    consumerId: string,
+  ): { consumerId: string; producerId: string } {
     void sfu;
     void peerId;
     return { consumerId, producerId: '' };

@@ -384,6 +384,11 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     return true;
   }
 
+  async dump(): Promise<ms.RouterDump> {
+    this.#assertOpen();
+    return this.#media('router.dump', () => this.#router.dump());
+  }
+
   close(): void {
     this.#shutdown('closed');
   }

@@ -146,6 +146,8 @@ export interface SfuRoomApi extends EnhancedEventEmitter<SfuRoomEvents> {
   getProducerStats(): Promise<ProducerStatsEntry[]>;
   /** Closes the peer's transports (and so its producers and consumers). False when unknown. */
   removePeer(peerId: string): boolean;
+  /** The router's dump (transport, producer and consumer ids), for tests and diagnostics. */
+  dump(): Promise<ms.RouterDump>;
   /** Closes the router and everything on it. Idempotent. */
   close(): void;
 }

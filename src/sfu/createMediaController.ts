@@ -17,7 +17,10 @@ export async function createMediaController(
   if (config.sfu.enabled) {
     pool = await MediaWorkerPool.create(config.sfu, logger);
     if (!pool.available) {
-      logger.error({ reason: pool.unavailableReason }, 'SFU unavailable: no media worker could start; rooms stay P2P');
+      logger.error(
+        { reason: pool.unavailableReason },
+        'SFU unavailable: no media worker could start; rooms stay P2P',
+      );
     }
   }
   return new ConnectionManager({ sfuConfig: config.sfu, pool, messenger, logger });

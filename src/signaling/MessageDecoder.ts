@@ -3,7 +3,14 @@ import { ClientMessage, type ErrorCode, type RequestId } from '../protocol/index
 
 export type Decoded =
   | { ok: true; message: ClientMessage }
-  | { ok: false; code: ErrorCode; error: string; requestId?: RequestId; relatedType?: string; details?: unknown };
+  | {
+      ok: false;
+      code: ErrorCode;
+      error: string;
+      requestId?: RequestId;
+      relatedType?: string;
+      details?: unknown;
+    };
 
 /** One schema per type: a Map lookup beats trying every member of the union. */
 const schemaByType = new Map<string, z.ZodType<ClientMessage>>(
@@ -35,7 +42,13 @@ export function decodeClientMessage(text: string): Decoded {
   }
   const schema = schemaByType.get(type);
   if (!schema) {
-    return { ok: false, code: 'UNKNOWN_TYPE', error: `Unknown message type "${type.slice(0, 64)}"`, relatedType: type.slice(0, 64), ...base };
+    return {
+      ok: false,
+      code: 'UNKNOWN_TYPE',
+      error: `Unknown message type "${type.slice(0, 64)}"`,
+      relatedType: type.slice(0, 64),
+      ...base,
+    };
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {

@@ -65,7 +65,10 @@ export class Session implements SessionHandle {
   takeToken(): boolean {
     if (this.#ratePerSecond === 0) return true;
     const now = performance.now();
-    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#lastRefill) / 1000) * this.#ratePerSecond);
+    this.#tokens = Math.min(
+      this.#burst,
+      this.#tokens + ((now - this.#lastRefill) / 1000) * this.#ratePerSecond,
+    );
     this.#lastRefill = now;
     if (this.#tokens < 1) return false;
     this.#tokens -= 1;

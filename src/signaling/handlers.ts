@@ -41,17 +41,26 @@ function assertSelf(claimed: string | undefined, actual: string, field: string):
   }
 }
 
-function withRequestId<M extends OutgoingMessage>(message: M, requestId: ClientMessageOf<ClientMessageType>['requestId']): M {
+function withRequestId<M extends OutgoingMessage>(
+  message: M,
+  requestId: ClientMessageOf<ClientMessageType>['requestId'],
+): M {
   if (requestId !== undefined) message.requestId = requestId;
   return message;
 }
 
 const joinRoom: Handler<'join-room'> = async (ctx, session, msg) => {
   if (session.roomId !== undefined) {
-    throw new ProtocolError('ALREADY_IN_ROOM', `This connection is already peer ${session.peerId} in room ${session.roomId}`);
+    throw new ProtocolError(
+      'ALREADY_IN_ROOM',
+      `This connection is already peer ${session.peerId} in room ${session.roomId}`,
+    );
   }
   if (msg.peerId !== undefined && ctx.registry.get(msg.roomId, msg.peerId)) {
-    throw new ProtocolError('DUPLICATE_PEER', `Peer ${msg.peerId} is already connected to room ${msg.roomId}`);
+    throw new ProtocolError(
+      'DUPLICATE_PEER',
+      `Peer ${msg.peerId} is already connected to room ${msg.roomId}`,
+    );
   }
   const joined = await ctx.rooms.join({
     roomId: msg.roomId,
@@ -134,7 +143,10 @@ const leaveRoom: Handler<'leave-room'> = async (ctx, session, msg) => {
 type RelayType = 'offer' | 'answer' | 'ice-candidate';
 
 function relay<T extends RelayType>(
-  build: (m: ClientMessageOf<T>, base: { roomId: string; fromPeerId: string; toPeerId: string }) => OutgoingMessage,
+  build: (
+    m: ClientMessageOf<T>,
+    base: { roomId: string; fromPeerId: string; toPeerId: string },
+  ) => OutgoingMessage,
 ): Handler<T> {
   return (ctx, session, message) => {
     const msg = message as unknown as ClientMessageOf<RelayType>;
@@ -173,9 +185,21 @@ async function sfu(ctx: SignalingContext, session: Session, msg: SfuClientMessag
 export const handlers: HandlerTable = {
   'join-room': joinRoom,
   'leave-room': leaveRoom,
-  offer: relay<'offer'>((m, base) => ({ type: 'offer', ...base, offer: { type: 'offer', sdp: m.offer.sdp } })),
-  answer: relay<'answer'>((m, base) => ({ type: 'answer', ...base, answer: { type: 'answer', sdp: m.answer.sdp } })),
-  'ice-candidate': relay<'ice-candidate'>((m, base) => ({ type: 'ice-candidate', ...base, candidate: m.candidate })),
+  offer: relay<'offer'>((m, base) => ({
+    type: 'offer',
+    ...base,
+    offer: { type: 'offer', sdp: m.offer.sdp },
+  })),
+  answer: relay<'answer'>((m, base) => ({
+    type: 'answer',
+    ...base,
+    answer: { type: 'answer', sdp: m.answer.sdp },
+  })),
+  'ice-candidate': relay<'ice-candidate'>((m, base) => ({
+    type: 'ice-candidate',
+    ...base,
+    candidate: m.candidate,
+  })),
   'media-state-changed': mediaStateChanged,
   ping,
   'sfu-join': sfu,

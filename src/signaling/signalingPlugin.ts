@@ -28,7 +28,9 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
       session.peerId = undefined;
       if (roomId !== undefined && peerId !== undefined) {
         ctx.registry.remove(roomId, peerId, session);
-        await ctx.rooms.leave(roomId, peerId).catch((err) => log.error({ err, roomId }, 'leave on shutdown failed'));
+        await ctx.rooms
+          .leave(roomId, peerId)
+          .catch((err) => log.error({ err, roomId }, 'leave on shutdown failed'));
       }
       session.close(CloseCode.GOING_AWAY, 'Server shutting down');
     });
@@ -55,7 +57,10 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
         ? data.byteLength
         : data.length;
     if (size > config.maxMessageBytes) {
-      session.sendError('MESSAGE_TOO_LARGE', `Message of ${size} bytes exceeds the limit of ${config.maxMessageBytes}`);
+      session.sendError(
+        'MESSAGE_TOO_LARGE',
+        `Message of ${size} bytes exceeds the limit of ${config.maxMessageBytes}`,
+      );
       session.close(CloseCode.MESSAGE_TOO_BIG, 'Message too large');
       return;
     }
@@ -75,7 +80,11 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
     const message = decoded.message;
     session.enqueue(() => {
       try {
-        const handler = handlers[message.type] as (c: SignalingContext, s: Session, m: typeof message) => void | Promise<void>;
+        const handler = handlers[message.type] as (
+          c: SignalingContext,
+          s: Session,
+          m: typeof message,
+        ) => void | Promise<void>;
         const result = handler(ctx, session, message);
         if (result instanceof Promise) return result.catch((err) => fail(session, message, err));
       } catch (err) {
@@ -84,7 +93,11 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
     });
   };
 
-  const fail = (session: Session, message: { type: string; requestId?: string | number | undefined }, err: unknown) => {
+  const fail = (
+    session: Session,
+    message: { type: string; requestId?: string | number | undefined },
+    err: unknown,
+  ) => {
     const extra = { requestId: message.requestId, relatedType: message.type };
     if (err instanceof ProtocolError) {
       session.sendError(err.code, err.message, { ...extra, details: err.details });

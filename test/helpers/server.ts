@@ -12,7 +12,10 @@ export interface TestServer {
 }
 
 /** Starts the real app on 127.0.0.1:0 with the given environment (SFU off unless asked for). */
-export async function startServer(env: Record<string, string> = {}, deps: AppDependencies = {}): Promise<TestServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  deps: AppDependencies = {},
+): Promise<TestServer> {
   const config = loadConfig({
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     SFU_ENABLED: 'false',

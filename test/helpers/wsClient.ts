@@ -23,7 +23,9 @@ export class TestClient {
         this.received.push(message);
       }
     });
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
   }
 
   static async connect(url: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
@@ -51,7 +53,11 @@ export class TestClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`timed out waiting for ${type}; unread: ${JSON.stringify(this.received.map((m) => m.type))}`));
+        reject(
+          new Error(
+            `timed out waiting for ${type}; unread: ${JSON.stringify(this.received.map((m) => m.type))}`,
+          ),
+        );
       }, timeoutMs);
       const done = (m: ServerMessage) => {
         clearTimeout(timer);
@@ -73,7 +79,10 @@ export class TestClient {
     const i = this.received.findIndex(match);
     if (i >= 0) return Promise.resolve(this.received.splice(i, 1)[0] as ServerMessage);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out waiting for a matching message')), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error('timed out waiting for a matching message')),
+        timeoutMs,
+      );
       this.#waiters.push({
         match,
         resolve: (m) => {
@@ -85,7 +94,11 @@ export class TestClient {
   }
 
   /** Joins and returns room-joined (throws on an error reply). */
-  async join(roomId: string, peerId?: string, displayName = peerId ?? 'anon'): Promise<ServerMessageOf<'room-joined'>> {
+  async join(
+    roomId: string,
+    peerId?: string,
+    displayName = peerId ?? 'anon',
+  ): Promise<ServerMessageOf<'room-joined'>> {
     const reply = await this.request({
       type: 'join-room',
       roomId,

@@ -31,7 +31,12 @@ function stop(child: ChildProcess) {
 describe('the server process', () => {
   it('shuts down gracefully on SIGTERM: server-shutdown, close 1001, exit 0', async () => {
     const secrets = { TURN_CREDENTIAL: 'turn-secret-4242', ADMIN_TOKEN: 'admin-secret-4242' };
-    const proc = startProcess({ LOG_LEVEL: 'debug', TURN_URL: 'turn:t.example:3478', TURN_USERNAME: 'u', ...secrets });
+    const proc = startProcess({
+      LOG_LEVEL: 'debug',
+      TURN_URL: 'turn:t.example:3478',
+      TURN_USERNAME: 'u',
+      ...secrets,
+    });
     try {
       const base = await proc.listening;
       const ws = await TestClient.connect(`${base.replace('http', 'ws')}/ws`);
@@ -50,7 +55,8 @@ describe('the server process', () => {
       expect(log).toContain('shutdown complete');
       for (const secret of Object.values(secrets)) expect(log).not.toContain(secret);
       // Every line on stdout is pino JSON.
-      for (const line of proc.output.filter((l) => l.startsWith('{'))) expect(() => JSON.parse(line)).not.toThrow();
+      for (const line of proc.output.filter((l) => l.startsWith('{')))
+        expect(() => JSON.parse(line)).not.toThrow();
     } finally {
       stop(proc.child);
     }

@@ -13,7 +13,11 @@ describe('REST on the Redis store', () => {
   it('keeps a room created through REST across a restart of the server process', async () => {
     const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `restart${Date.now()}:` };
     const first = await startServer(env);
-    const created = await first.app.inject({ method: 'POST', url: '/api/rooms', payload: { hostPeerId: 'h', maxParticipants: 3 } });
+    const created = await first.app.inject({
+      method: 'POST',
+      url: '/api/rooms',
+      payload: { hostPeerId: 'h', maxParticipants: 3 },
+    });
     const { roomId } = created.json();
     await first.close();
 
@@ -21,7 +25,11 @@ describe('REST on the Redis store', () => {
     try {
       const info = await second.app.inject({ method: 'GET', url: `/api/rooms/${roomId}` });
       expect(info.statusCode).toBe(200);
-      expect(info.json()).toMatchObject({ roomId, meetingInfo: { hostPeerId: 'h', maxParticipants: 3 }, participantCount: 0 });
+      expect(info.json()).toMatchObject({
+        roomId,
+        meetingInfo: { hostPeerId: 'h', maxParticipants: 3 },
+        participantCount: 0,
+      });
       const ws = await TestClient.connect(second.wsUrl);
       expect((await ws.join(roomId, 'h')).roomId).toBe(roomId);
       await ws.close();
@@ -35,7 +43,10 @@ describe('REST on the Redis store', () => {
   it('reports /ready 503 while Redis is unreachable, and ready when it answers', async () => {
     const server = await startServer({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: `ready${Date.now()}:` });
     try {
-      expect((await server.app.inject({ method: 'GET', url: '/ready' })).json()).toMatchObject({ status: 'ready', storeKind: 'redis' });
+      expect((await server.app.inject({ method: 'GET', url: '/ready' })).json()).toMatchObject({
+        status: 'ready',
+        storeKind: 'redis',
+      });
     } finally {
       await server.close();
     }

@@ -250,3 +250,19 @@ describe('RedisRoomStore', () => {
     });
   });
 });
+
+describe('startRedisServer', () => {
+  it('says how to get redis-server when the binary is missing', async () => {
+    const saved = { PATH: process.env.PATH, REDIS_URL: process.env.REDIS_URL };
+    process.env.PATH = '/nonexistent';
+    delete process.env.REDIS_URL;
+    try {
+      await expect(startRedisServer()).rejects.toThrow(
+        'redis-server not found: install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL',
+      );
+    } finally {
+      process.env.PATH = saved.PATH;
+      if (saved.REDIS_URL !== undefined) process.env.REDIS_URL = saved.REDIS_URL;
+    }
+  });
+});

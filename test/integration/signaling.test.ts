@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer } from '../helpers/redisServer.ts';
-import { type TestServer, startServer } from '../helpers/server.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
 import { TestClient } from '../helpers/wsClient.ts';
 
 /*
@@ -16,7 +16,10 @@ const stores = [
       name: 'redis',
       env: async () => {
         redis ??= await startRedisServer();
-        return { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `t${Date.now()}${Math.random().toString(36).slice(2, 6)}:` };
+        return {
+          REDIS_URL: redis.url,
+          REDIS_KEY_PREFIX: `t${Date.now()}${Math.random().toString(36).slice(2, 6)}:`,
+        };
       },
       stop: async () => redis?.stop(),
     };
@@ -93,16 +96,37 @@ describe.each(stores)('signaling over /ws ($name store)', (store) => {
     await b.join('relay', 'b');
     await c.join('relay', 'c');
 
-    a.send({ type: 'offer', roomId: 'relay', fromPeerId: 'a', toPeerId: 'b', offer: { type: 'offer', sdp: 'v=0 offer' }, timestamp: 1, extra: 'dropped' });
+    a.send({
+      type: 'offer',
+      roomId: 'relay',
+      fromPeerId: 'a',
+      toPeerId: 'b',
+      offer: { type: 'offer', sdp: 'v=0 offer' },
+      timestamp: 1,
+      extra: 'dropped',
+    });
     const offer = await b.next('offer');
-    expect(offer).toMatchObject({ roomId: 'relay', fromPeerId: 'a', toPeerId: 'b', offer: { type: 'offer', sdp: 'v=0 offer' } });
+    expect(offer).toMatchObject({
+      roomId: 'relay',
+      fromPeerId: 'a',
+      toPeerId: 'b',
+      offer: { type: 'offer', sdp: 'v=0 offer' },
+    });
     expect(offer).not.toHaveProperty('extra');
     expect(offer.timestamp).not.toBe(1);
 
     b.send({ type: 'answer', roomId: 'relay', toPeerId: 'a', answer: { type: 'answer', sdp: 'v=0 answer' } });
-    expect(await a.next('answer')).toMatchObject({ fromPeerId: 'b', toPeerId: 'a', answer: { sdp: 'v=0 answer' } });
+    expect(await a.next('answer')).toMatchObject({
+      fromPeerId: 'b',
+      toPeerId: 'a',
+      answer: { sdp: 'v=0 answer' },
+    });
 
-    const candidate = { candidate: 'candidate:1 1 udp 2122260223 10.0.0.1 54321 typ host', sdpMLineIndex: 0, sdpMid: '0' };
+    const candidate = {
+      candidate: 'candidate:1 1 udp 2122260223 10.0.0.1 54321 typ host',
+      sdpMLineIndex: 0,
+      sdpMid: '0',
+    };
     a.send({ type: 'ice-candidate', roomId: 'relay', fromPeerId: 'a', toPeerId: 'b', candidate });
     expect(await b.next('ice-candidate')).toMatchObject({ fromPeerId: 'a', toPeerId: 'b', candidate });
     a.send({ type: 'ice-candidate', toPeerId: 'b', candidate: null });
@@ -119,7 +143,12 @@ describe.each(stores)('signaling over /ws ($name store)', (store) => {
     await a.join('spoof', 'a');
     await b.join('spoof', 'b');
     await c.join('spoof', 'c');
-    const err = await a.request({ type: 'offer', fromPeerId: 'c', toPeerId: 'b', offer: { type: 'offer', sdp: 'x' } });
+    const err = await a.request({
+      type: 'offer',
+      fromPeerId: 'c',
+      toPeerId: 'b',
+      offer: { type: 'offer', sdp: 'x' },
+    });
     expect(err).toMatchObject({ type: 'error', code: 'FORBIDDEN', relatedType: 'offer' });
     await b.request({ type: 'ping' });
     expect(b.received.some((m) => m.type === 'offer')).toBe(false);
@@ -128,11 +157,17 @@ describe.each(stores)('signaling over /ws ($name store)', (store) => {
   it('refuses relays to unknown peers and from connections not in a room', async () => {
     await start();
     const [a, b] = [await connect(), await connect()];
-    expect(await a.request({ type: 'offer', toPeerId: 'x', offer: { type: 'offer', sdp: 'x' } })).toMatchObject({ code: 'NOT_IN_ROOM' });
+    expect(
+      await a.request({ type: 'offer', toPeerId: 'x', offer: { type: 'offer', sdp: 'x' } }),
+    ).toMatchObject({ code: 'NOT_IN_ROOM' });
     await a.join('r1', 'a');
     await b.join('r2', 'b');
-    expect(await a.request({ type: 'offer', toPeerId: 'b', offer: { type: 'offer', sdp: 'x' } })).toMatchObject({ code: 'PEER_NOT_FOUND' });
-    expect(await a.request({ type: 'offer', roomId: 'r2', toPeerId: 'b', offer: { type: 'offer', sdp: 'x' } })).toMatchObject({ code: 'NOT_IN_ROOM' });
+    expect(
+      await a.request({ type: 'offer', toPeerId: 'b', offer: { type: 'offer', sdp: 'x' } }),
+    ).toMatchObject({ code: 'PEER_NOT_FOUND' });
+    expect(
+      await a.request({ type: 'offer', roomId: 'r2', toPeerId: 'b', offer: { type: 'offer', sdp: 'x' } }),
+    ).toMatchObject({ code: 'NOT_IN_ROOM' });
   });
 
   it('stores and broadcasts media-state-changed', async () => {
@@ -140,11 +175,29 @@ describe.each(stores)('signaling over /ws ($name store)', (store) => {
     const [a, b] = [await connect(), await connect()];
     await a.join('media', 'a');
     await b.join('media', 'b');
-    a.send({ type: 'media-state-changed', roomId: 'media', peerId: 'a', mediaState: { audio: false, video: true, screen: true } });
-    expect(await b.next('media-state-changed')).toMatchObject({ peerId: 'a', mediaState: { audio: false, video: true, screen: true } });
+    a.send({
+      type: 'media-state-changed',
+      roomId: 'media',
+      peerId: 'a',
+      mediaState: { audio: false, video: true, screen: true },
+    });
+    expect(await b.next('media-state-changed')).toMatchObject({
+      peerId: 'a',
+      mediaState: { audio: false, video: true, screen: true },
+    });
     const info = await server.app.inject({ method: 'GET', url: '/api/rooms/media' });
-    expect(info.json().peers.find((p: { peerId: string }) => p.peerId === 'a').mediaState).toEqual({ audio: false, video: true, screen: true });
-    expect(await a.request({ type: 'media-state-changed', peerId: 'b', mediaState: { audio: true, video: true, screen: true } })).toMatchObject({ code: 'FORBIDDEN' });
+    expect(info.json().peers.find((p: { peerId: string }) => p.peerId === 'a').mediaState).toEqual({
+      audio: false,
+      video: true,
+      screen: true,
+    });
+    expect(
+      await a.request({
+        type: 'media-state-changed',
+        peerId: 'b',
+        mediaState: { audio: true, video: true, screen: true },
+      }),
+    ).toMatchObject({ code: 'FORBIDDEN' });
   });
 
   it('leave-room removes the peer and broadcasts peer-left', async () => {
@@ -152,7 +205,10 @@ describe.each(stores)('signaling over /ws ($name store)', (store) => {
     const [a, b] = [await connect(), await connect()];
     await a.join('leave', 'a');
     await b.join('leave', 'b');
-    expect(await b.request({ type: 'leave-room', roomId: 'leave', peerId: 'b' })).toMatchObject({ type: 'room-left', roomId: 'leave' });
+    expect(await b.request({ type: 'leave-room', roomId: 'leave', peerId: 'b' })).toMatchObject({
+      type: 'room-left',
+      roomId: 'leave',
+    });
     expect(await a.next('peer-left')).toMatchObject({ roomId: 'leave', peerId: 'b' });
     const info = await server.app.inject({ method: 'GET', url: '/api/rooms/leave' });
     expect(info.json().participantCount).toBe(1);
@@ -188,32 +244,44 @@ describe.each(stores)('signaling over /ws ($name store)', (store) => {
 
   it('enforces maxParticipants with ROOM_FULL', async () => {
     await start();
-    const created = await server.app.inject({ method: 'POST', url: '/api/rooms', payload: { roomId: 'small', maxParticipants: 2 } });
+    const created = await server.app.inject({
+      method: 'POST',
+      url: '/api/rooms',
+      payload: { roomId: 'small', maxParticipants: 2 },
+    });
     expect(created.statusCode).toBe(201);
     const [a, b, c] = [await connect(), await connect(), await connect()];
     await a.join('small', 'a');
     await b.join('small', 'b');
-    expect(await c.request({ type: 'join-room', roomId: 'small', peerId: 'c', displayName: 'C' })).toMatchObject({ type: 'error', code: 'ROOM_FULL' });
+    expect(
+      await c.request({ type: 'join-room', roomId: 'small', peerId: 'c', displayName: 'C' }),
+    ).toMatchObject({ type: 'error', code: 'ROOM_FULL' });
   });
 
   it('refuses a second live connection with the same peerId (DUPLICATE_PEER)', async () => {
     await start();
     const [a, a2] = [await connect(), await connect()];
     await a.join('dup', 'same');
-    expect(await a2.request({ type: 'join-room', roomId: 'dup', peerId: 'same', displayName: 'Again' })).toMatchObject({ code: 'DUPLICATE_PEER' });
+    expect(
+      await a2.request({ type: 'join-room', roomId: 'dup', peerId: 'same', displayName: 'Again' }),
+    ).toMatchObject({ code: 'DUPLICATE_PEER' });
   });
 
   it('allows one room per connection (ALREADY_IN_ROOM)', async () => {
     await start();
     const a = await connect();
     await a.join('one', 'a');
-    expect(await a.request({ type: 'join-room', roomId: 'two', peerId: 'a2', displayName: 'A' })).toMatchObject({ code: 'ALREADY_IN_ROOM' });
+    expect(
+      await a.request({ type: 'join-room', roomId: 'two', peerId: 'a2', displayName: 'A' }),
+    ).toMatchObject({ code: 'ALREADY_IN_ROOM' });
   });
 
   it('gives ROOM_NOT_FOUND for unknown rooms when AUTO_CREATE_ROOMS=false', async () => {
     await start({ AUTO_CREATE_ROOMS: 'false' });
     const a = await connect();
-    expect(await a.request({ type: 'join-room', roomId: 'nope', displayName: 'A' })).toMatchObject({ code: 'ROOM_NOT_FOUND' });
+    expect(await a.request({ type: 'join-room', roomId: 'nope', displayName: 'A' })).toMatchObject({
+      code: 'ROOM_NOT_FOUND',
+    });
     await server.app.inject({ method: 'POST', url: '/api/rooms', payload: { roomId: 'made' } });
     expect((await a.join('made', 'a')).roomId).toBe('made');
   });
@@ -273,7 +341,9 @@ describe.each(stores)('signaling over /ws ($name store)', (store) => {
     expect(res.statusCode).toBe(204);
     expect(await a.next('room-closed')).toMatchObject({ roomId: 'doomed' });
     expect(await b.next('room-closed')).toMatchObject({ roomId: 'doomed' });
-    expect(await a.request({ type: 'offer', toPeerId: 'b', offer: { type: 'offer', sdp: 'x' } })).toMatchObject({ code: 'NOT_IN_ROOM' });
+    expect(
+      await a.request({ type: 'offer', toPeerId: 'b', offer: { type: 'offer', sdp: 'x' } }),
+    ).toMatchObject({ code: 'NOT_IN_ROOM' });
     expect((await server.app.inject({ method: 'GET', url: '/api/rooms/doomed' })).statusCode).toBe(404);
   });
 
@@ -298,10 +368,16 @@ describe('concurrent joins over WebSocket on Redis', () => {
   it('lets exactly maxParticipants of 20 racing clients in', async () => {
     const server = await startServer({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: `race${Date.now()}:` });
     try {
-      await server.app.inject({ method: 'POST', url: '/api/rooms', payload: { roomId: 'race', maxParticipants: 10 } });
+      await server.app.inject({
+        method: 'POST',
+        url: '/api/rooms',
+        payload: { roomId: 'race', maxParticipants: 10 },
+      });
       const clients = await Promise.all(Array.from({ length: 20 }, () => TestClient.connect(server.wsUrl)));
       const replies = await Promise.all(
-        clients.map((c, i) => c.request({ type: 'join-room', roomId: 'race', peerId: `p${i}`, displayName: `P${i}` })),
+        clients.map((c, i) =>
+          c.request({ type: 'join-room', roomId: 'race', peerId: `p${i}`, displayName: `P${i}` }),
+        ),
       );
       expect(replies.filter((r) => r.type === 'room-joined')).toHaveLength(10);
       expect(replies.filter((r) => r.type === 'error' && r.code === 'ROOM_FULL')).toHaveLength(10);

@@ -20,12 +20,16 @@ describe('loadConfig', () => {
   });
 
   it('selects Redis from REDIS_URL or REDIS_HOST', () => {
-    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).redis).toMatchObject({ url: 'redis://127.0.0.1:6379' });
-    expect(loadConfig({ REDIS_HOST: 'redis', REDIS_PORT: '6380', REDIS_PASSWORD: 'pw' }).redis).toMatchObject({
-      host: 'redis',
-      port: 6380,
-      password: 'pw',
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).redis).toMatchObject({
+      url: 'redis://127.0.0.1:6379',
     });
+    expect(loadConfig({ REDIS_HOST: 'redis', REDIS_PORT: '6380', REDIS_PASSWORD: 'pw' }).redis).toMatchObject(
+      {
+        host: 'redis',
+        port: 6380,
+        password: 'pw',
+      },
+    );
   });
 
   it('names the variable in the error for an invalid value', () => {
@@ -46,7 +50,14 @@ describe('loadConfig', () => {
   });
 
   it('builds the TURN entry with credentials', () => {
-    const c = loadConfig({ STUN_URLS: '', TURN_URL: 'turn:t:3478', TURN_USERNAME: 'u', TURN_CREDENTIAL: 'p' });
-    expect(c.iceServers).toEqual([{ urls: ['turn:t:3478'], username: 'u', credential: 'p', credentialType: 'password' }]);
+    const c = loadConfig({
+      STUN_URLS: '',
+      TURN_URL: 'turn:t:3478',
+      TURN_USERNAME: 'u',
+      TURN_CREDENTIAL: 'p',
+    });
+    expect(c.iceServers).toEqual([
+      { urls: ['turn:t:3478'], username: 'u', credential: 'p', credentialType: 'password' },
+    ]);
   });
 });

@@ -43,7 +43,9 @@ class RecordingMessenger implements RoomMessenger {
     this.sent.push({ to: 'all', ...(exceptPeerId ? { except: exceptPeerId } : {}), message });
   }
   modes() {
-    return this.sent.filter((s) => s.message.type === 'mode-changed').map((s) => (s.message as { mode: string }).mode);
+    return this.sent
+      .filter((s) => s.message.type === 'mode-changed')
+      .map((s) => (s.message as { mode: string }).mode);
   }
   clear() {
     this.sent.length = 0;
@@ -90,7 +92,8 @@ describe('ConnectionManager', () => {
     count -= 1;
     cm.peerLeft(roomId, peerId, count);
   };
-  const ready = (peerId: string, type: 'sfu-ready' | 'p2p-ready' = 'sfu-ready') => cm.handle('r', peerId, { type });
+  const ready = (peerId: string, type: 'sfu-ready' | 'p2p-ready' = 'sfu-ready') =>
+    cm.handle('r', peerId, { type });
 
   beforeEach(() => {
     vi.useFakeTimers();
@@ -121,7 +124,16 @@ describe('ConnectionManager', () => {
     expect(messenger.sent).toEqual([]);
     cm.peerJoined(room(), 'd', count);
     expect(messenger.sent).toEqual([
-      { to: 'all', except: 'd', message: expect.objectContaining({ type: 'mode-changed', mode: 'upgrading', previousMode: 'p2p', routerRtpCapabilities: { codecs: [] } }) },
+      {
+        to: 'all',
+        except: 'd',
+        message: expect.objectContaining({
+          type: 'mode-changed',
+          mode: 'upgrading',
+          previousMode: 'p2p',
+          routerRtpCapabilities: { codecs: [] },
+        }),
+      },
     ]);
     for (const p of ['a', 'b', 'c']) await ready(p);
     expect(cm.modeOf('r')).toBe('upgrading');
@@ -174,7 +186,10 @@ describe('ConnectionManager', () => {
     await join('e');
     expect(cm.modeOf('r')).toBe('sfu');
     expect(rooms[0]?.closed).toBe(false);
-    expect(messenger.sent.at(-1)).toMatchObject({ except: 'e', message: { mode: 'sfu', previousMode: 'downgrading' } });
+    expect(messenger.sent.at(-1)).toMatchObject({
+      except: 'e',
+      message: { mode: 'sfu', previousMode: 'downgrading' },
+    });
   });
 
   it('removes a leaving peer from the SFU and lets the switch finish without it', async () => {
@@ -223,11 +238,15 @@ describe('ConnectionManager', () => {
       expect.objectContaining({ type: 'error', code: 'SFU_WORKER_DIED' }),
       expect.objectContaining({ type: 'mode-changed', mode: 'p2p', previousMode: 'sfu' }),
     ]);
-    await expect(cm.handle('r', 'a', { type: 'sfu-create-transport', direction: 'send' })).rejects.toMatchObject({ code: 'SFU_NOT_ACTIVE' });
+    await expect(
+      cm.handle('r', 'a', { type: 'sfu-create-transport', direction: 'send' }),
+    ).rejects.toMatchObject({ code: 'SFU_NOT_ACTIVE' });
   });
 
   it('refuses SFU requests in a P2P room', async () => {
     await join('a');
-    await expect(cm.handle('r', 'a', { type: 'sfu-join', rtpCapabilities: {} })).rejects.toMatchObject({ code: 'SFU_NOT_ACTIVE' });
+    await expect(cm.handle('r', 'a', { type: 'sfu-join', rtpCapabilities: {} })).rejects.toMatchObject({
+      code: 'SFU_NOT_ACTIVE',
+    });
   });
 });

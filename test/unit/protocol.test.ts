@@ -23,8 +23,22 @@ describe('client messages', () => {
     const examples = [
       seedJoin,
       { type: 'leave-room', roomId: 'abc123', peerId: 'peer-unique-id', timestamp: 1234567890 },
-      { type: 'offer', roomId: 'abc123', fromPeerId: 'peer1', toPeerId: 'peer2', offer: { type: 'offer', sdp: '...' }, timestamp: 1 },
-      { type: 'answer', roomId: 'abc123', fromPeerId: 'peer2', toPeerId: 'peer1', answer: { type: 'answer', sdp: '...' }, timestamp: 1 },
+      {
+        type: 'offer',
+        roomId: 'abc123',
+        fromPeerId: 'peer1',
+        toPeerId: 'peer2',
+        offer: { type: 'offer', sdp: '...' },
+        timestamp: 1,
+      },
+      {
+        type: 'answer',
+        roomId: 'abc123',
+        fromPeerId: 'peer2',
+        toPeerId: 'peer1',
+        answer: { type: 'answer', sdp: '...' },
+        timestamp: 1,
+      },
       {
         type: 'ice-candidate',
         roomId: 'abc123',
@@ -33,7 +47,13 @@ describe('client messages', () => {
         candidate: { candidate: '...', sdpMLineIndex: 0, sdpMid: '0' },
         timestamp: 1,
       },
-      { type: 'media-state-changed', roomId: 'abc123', peerId: 'p', mediaState: { audio: false, video: true, screen: false }, timestamp: 1 },
+      {
+        type: 'media-state-changed',
+        roomId: 'abc123',
+        peerId: 'p',
+        mediaState: { audio: false, video: true, screen: false },
+        timestamp: 1,
+      },
     ];
     for (const example of examples) {
       const result = ClientMessage.safeParse(example);
@@ -55,8 +75,12 @@ describe('client messages', () => {
     expect(ClientMessage.safeParse({ ...seedJoin, roomId: 'a b' }).success).toBe(false);
     expect(ClientMessage.safeParse({ ...seedJoin, roomId: 'x'.repeat(129) }).success).toBe(false);
     expect(ClientMessage.safeParse({ ...seedJoin, displayName: '   ' }).success).toBe(false);
-    expect(ClientMessage.safeParse({ type: 'offer', toPeerId: 'b', offer: { type: 'answer', sdp: 'x' } }).success).toBe(false);
-    expect(ClientMessage.safeParse({ type: 'media-state-changed', mediaState: { audio: 'yes' } }).success).toBe(false);
+    expect(
+      ClientMessage.safeParse({ type: 'offer', toPeerId: 'b', offer: { type: 'answer', sdp: 'x' } }).success,
+    ).toBe(false);
+    expect(
+      ClientMessage.safeParse({ type: 'media-state-changed', mediaState: { audio: 'yes' } }).success,
+    ).toBe(false);
   });
 });
 
@@ -64,11 +88,22 @@ describe('decodeClientMessage', () => {
   it('maps each failure to its error code and keeps the requestId', () => {
     expect(decodeClientMessage('{')).toMatchObject({ ok: false, code: 'INVALID_MESSAGE' });
     expect(decodeClientMessage('"str"')).toMatchObject({ ok: false, code: 'INVALID_MESSAGE' });
-    expect(decodeClientMessage('{"requestId":3}')).toMatchObject({ ok: false, code: 'INVALID_MESSAGE', requestId: 3 });
-    expect(decodeClientMessage('{"type":"nope","requestId":"r"}')).toMatchObject({ ok: false, code: 'UNKNOWN_TYPE', requestId: 'r' });
+    expect(decodeClientMessage('{"requestId":3}')).toMatchObject({
+      ok: false,
+      code: 'INVALID_MESSAGE',
+      requestId: 3,
+    });
+    expect(decodeClientMessage('{"type":"nope","requestId":"r"}')).toMatchObject({
+      ok: false,
+      code: 'UNKNOWN_TYPE',
+      requestId: 'r',
+    });
     const missing = decodeClientMessage('{"type":"offer","toPeerId":"b"}');
     expect(missing).toMatchObject({ ok: false, code: 'INVALID_MESSAGE', relatedType: 'offer' });
-    expect(decodeClientMessage(JSON.stringify(seedJoin))).toMatchObject({ ok: true, message: { type: 'join-room' } });
+    expect(decodeClientMessage(JSON.stringify(seedJoin))).toMatchObject({
+      ok: true,
+      message: { type: 'join-room' },
+    });
   });
 });
 
@@ -76,35 +111,76 @@ describe('mediasoup parameter schemas', () => {
   it('refuses dtlsParameters without fingerprints (mediasoup#537)', () => {
     expect(DtlsParameters.safeParse({ role: 'client', fingerprints: [] }).success).toBe(false);
     expect(DtlsParameters.safeParse({ role: 'client' }).success).toBe(false);
-    expect(DtlsParameters.safeParse({ fingerprints: [{ algorithm: 'md5', value: 'AA:BB' }] }).success).toBe(false);
-    expect(DtlsParameters.safeParse({ fingerprints: [{ algorithm: 'sha-256', value: 'not hex' }] }).success).toBe(false);
-    expect(DtlsParameters.safeParse({ role: 'auto', fingerprints: [{ algorithm: 'sha-256', value: 'AB:CD:EF' }] }).success).toBe(true);
+    expect(DtlsParameters.safeParse({ fingerprints: [{ algorithm: 'md5', value: 'AA:BB' }] }).success).toBe(
+      false,
+    );
+    expect(
+      DtlsParameters.safeParse({ fingerprints: [{ algorithm: 'sha-256', value: 'not hex' }] }).success,
+    ).toBe(false);
+    expect(
+      DtlsParameters.safeParse({ role: 'auto', fingerprints: [{ algorithm: 'sha-256', value: 'AB:CD:EF' }] })
+        .success,
+    ).toBe(true);
   });
 
   it('refuses rtpParameters without codecs or with impossible values', () => {
-    const good = { codecs: [{ mimeType: 'audio/opus', payloadType: 111, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: 1234 }] };
+    const good = {
+      codecs: [{ mimeType: 'audio/opus', payloadType: 111, clockRate: 48000, channels: 2 }],
+      encodings: [{ ssrc: 1234 }],
+    };
     expect(RtpParameters.safeParse(good).success).toBe(true);
     expect(RtpParameters.safeParse({ codecs: [] }).success).toBe(false);
-    expect(RtpParameters.safeParse({ ...good, codecs: [{ ...good.codecs[0], payloadType: 300 }] }).success).toBe(false);
-    expect(RtpParameters.safeParse({ ...good, codecs: [{ ...good.codecs[0], mimeType: 'opus' }] }).success).toBe(false);
+    expect(
+      RtpParameters.safeParse({ ...good, codecs: [{ ...good.codecs[0], payloadType: 300 }] }).success,
+    ).toBe(false);
+    expect(
+      RtpParameters.safeParse({ ...good, codecs: [{ ...good.codecs[0], mimeType: 'opus' }] }).success,
+    ).toBe(false);
     expect(RtpParameters.safeParse({ ...good, encodings: [{ ssrc: -1 }] }).success).toBe(false);
   });
 
   it('validates rtpCapabilities', () => {
-    expect(RtpCapabilities.safeParse({ codecs: [{ kind: 'audio', mimeType: 'audio/opus', clockRate: 48000 }] }).success).toBe(true);
-    expect(RtpCapabilities.safeParse({ codecs: [{ kind: 'data', mimeType: 'audio/opus', clockRate: 48000 }] }).success).toBe(false);
+    expect(
+      RtpCapabilities.safeParse({ codecs: [{ kind: 'audio', mimeType: 'audio/opus', clockRate: 48000 }] })
+        .success,
+    ).toBe(true);
+    expect(
+      RtpCapabilities.safeParse({ codecs: [{ kind: 'data', mimeType: 'audio/opus', clockRate: 48000 }] })
+        .success,
+    ).toBe(false);
     expect(RtpCapabilities.safeParse({ codecs: 'all' }).success).toBe(false);
   });
 });
 
 describe('server messages and error codes', () => {
   it('parses the seed examples of server messages', () => {
-    expect(ServerMessage.safeParse({ type: 'peer-left', roomId: 'abc123', peerId: 'x', timestamp: 1 }).success).toBe(true);
-    expect(ServerMessage.safeParse({ type: 'error', error: 'Room not found', code: 'ROOM_NOT_FOUND', timestamp: 1 }).success).toBe(true);
+    expect(
+      ServerMessage.safeParse({ type: 'peer-left', roomId: 'abc123', peerId: 'x', timestamp: 1 }).success,
+    ).toBe(true);
+    expect(
+      ServerMessage.safeParse({
+        type: 'error',
+        error: 'Room not found',
+        code: 'ROOM_NOT_FOUND',
+        timestamp: 1,
+      }).success,
+    ).toBe(true);
   });
 
   it('has every code the issue lists', () => {
-    for (const code of ['ROOM_NOT_FOUND', 'ROOM_FULL', 'INVALID_MESSAGE', 'UNKNOWN_TYPE', 'NOT_IN_ROOM', 'PEER_NOT_FOUND', 'DUPLICATE_PEER', 'FORBIDDEN', 'MESSAGE_TOO_LARGE', 'RATE_LIMITED', 'INTERNAL']) {
+    for (const code of [
+      'ROOM_NOT_FOUND',
+      'ROOM_FULL',
+      'INVALID_MESSAGE',
+      'UNKNOWN_TYPE',
+      'NOT_IN_ROOM',
+      'PEER_NOT_FOUND',
+      'DUPLICATE_PEER',
+      'FORBIDDEN',
+      'MESSAGE_TOO_LARGE',
+      'RATE_LIMITED',
+      'INTERNAL',
+    ]) {
       expect(ErrorCode.options).toContain(code);
     }
   });

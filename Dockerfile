@@ -1,0 +1,40 @@
+# OpenCall: one image, signaling + SFU. Build: docker build -t opencall .
+# Run:   docker run --init -p 4000:4000 -p 40000-40001:40000-40001/udp -p 40000-40001:40000-40001/tcp \
+#          -e ANNOUNCED_IP=<public ip> -e MEDIASOUP_NUM_WORKERS=2 opencall
+
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+# mediasoup's postinstall downloads its prebuilt worker. For an offline (air-gapped) build, put a
+# worker binary at docker/mediasoup-worker in the build context: it is used instead of the download.
+COPY package.json package-lock.json ./
+COPY docker/ ./docker/
+RUN if [ -x docker/mediasoup-worker ]; then export MEDIASOUP_WORKER_BIN=/app/docker/mediasoup-worker; fi \
+  && npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY config ./config
+COPY workers ./workers
+COPY scripts ./scripts
+COPY src ./src
+RUN npm run build \
+  && npm prune --omit=dev --no-audit --no-fund \
+  && if [ -x docker/mediasoup-worker ]; then \
+       mkdir -p node_modules/mediasoup/worker/out/Release \
+       && cp docker/mediasoup-worker node_modules/mediasoup/worker/out/Release/mediasoup-worker; \
+     fi
+
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production \
+    PORT=4000 \
+    HOST=0.0.0.0 \
+    RTC_PORT=40000
+WORKDIR /app
+RUN groupadd --system opencall && useradd --system --gid opencall --home-dir /app opencall
+COPY --from=build --chown=opencall:opencall /app/package.json ./
+COPY --from=build --chown=opencall:opencall /app/config ./config
+COPY --from=build --chown=opencall:opencall /app/node_modules ./node_modules
+COPY --from=build --chown=opencall:opencall /app/dist ./dist
+USER opencall
+# Signaling (HTTP + WebSocket), and one RTC port per media worker (UDP and TCP): RTC_PORT + index.
+EXPOSE 4000/tcp 40000-40001/udp 40000-40001/tcp
+HEALTHCHECK --interval=15s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+CMD ["node", "dist/src/main.js"]

@@ -1,0 +1,441 @@
+import { Device } from 'mediasoup-client';
+import type {
+  BuiltinHandlerName,
+  Consumer,
+  Producer,
+  ProducerCodecOptions,
+  RtpEncodingParameters,
+  Transport,
+} from 'mediasoup-client/types';
+import type { ProducerInfo, ServerMessage, ServerMessageOf, ServerMessageType } from '../protocol/index.ts';
+import type { OutgoingClientMessage } from './Signaling.ts';
+import { isScreenSource } from './sources.ts';
+import type { TrackCandidate } from './TrackRegistry.ts';
+import type { MediaSource } from './types.ts';
+import { OpenCallError } from './types.ts';
+
+/** A remote track as the SFU delivers it. */
+export interface SfuTrack extends TrackCandidate {
+  path: 'sfu';
+  track: MediaStreamTrack;
+  consumer: Consumer;
+  producerId: string;
+  /** The producer is paused (the sender muted it): no media is expected. */
+  paused: boolean;
+  getStats(): Promise<RTCStatsReport>;
+}
+
+type Request = <T extends ServerMessageType>(message: OutgoingClientMessage, expect?: T | readonly T[]) => Promise<ServerMessageOf<T>>;
+
+export interface SfuSessionOptions {
+  selfId: string;
+  iceServers: RTCIceServer[];
+  request: Request;
+  onTrack(track: SfuTrack): void;
+  onTrackEnded(track: SfuTrack): void;
+  onError(error: OpenCallError): void;
+  log(...args: unknown[]): void;
+  /** Unusual browsers: which mediasoup-client handler to use (detected when absent). */
+  handlerName?: BuiltinHandlerName;
+}
+
+/** Sane codec defaults: mono Opus with FEC and DTX; a quick video ramp-up. */
+const CODEC_OPTIONS: Record<MediaSource, ProducerCodecOptions> = {
+  mic: { opusStereo: false, opusFec: true, opusDtx: true },
+  'screen-audio': { opusStereo: true, opusFec: true, opusDtx: false },
+  camera: { videoGoogleStartBitrate: 1000 },
+  screen: { videoGoogleStartBitrate: 1000 },
+};
+
+/** One encoding per video track (no simulcast): the SFU forwards it as is. */
+const ENCODINGS: Partial<Record<MediaSource, RtpEncodingParameters[]>> = {
+  camera: [{ maxBitrate: 1_200_000, maxFramerate: 30 }],
+  screen: [{ maxBitrate: 2_500_000, maxFramerate: 15 }],
+};
+
+interface LocalEntry {
+  track: MediaStreamTrack | null;
+  paused: boolean;
+}
+
+/**
+ * The SFU side: a mediasoup-client Device, one send and one recv transport, a producer per local
+ * track (its source in appData) and a consumer per remote producer. Everything goes through the
+ * signaling requests of the protocol (sfu-join, sfu-create-transport, sfu-connect-transport,
+ * sfu-produce, sfu-consume, sfu-resume-consumer, ...); pushes come in through handle().
+ *
+ * Producers use stopTracks: false: the local tracks belong to the app and also feed the P2P mesh.
+ */
+export class SfuSession {
+  readonly #o: SfuSessionOptions;
+  #device: Device | undefined;
+  #sendTransport: Promise<Transport> | undefined;
+  #recvTransport: Promise<Transport> | undefined;
+  readonly #transports = new Set<Transport>();
+  readonly #local = new Map<MediaSource, LocalEntry>();
+  readonly #producers = new Map<MediaSource, Producer>();
+  /** Remote producers we consume (or are about to), by producer id. */
+  readonly #consumers = new Map<string, SfuTrack | 'pending'>();
+  readonly #closedProducers = new Set<string>();
+  #started: Promise<void> | undefined;
+  #ready = false;
+  #closed = false;
+  /** Producer operations run one at a time, in order. */
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(options: SfuSessionOptions) {
+    this.#o = options;
+  }
+
+  /** Joined, transports made, our tracks produced and the room's producers consumed. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get tracks(): SfuTrack[] {
+    return [...this.#consumers.values()].filter((c): c is SfuTrack => c !== 'pending');
+  }
+
+  get producerCount(): number {
+    return this.#producers.size;
+  }
+
+  /** Brings the session up; later calls return the same promise. */
+  start(routerRtpCapabilities: unknown): Promise<void> {
+    this.#started ??= this.#start(routerRtpCapabilities);
+    return this.#started;
+  }
+
+  /** Sets what we publish for a source (null unpublishes); applied at once when started. */
+  setLocalTrack(source: MediaSource, track: MediaStreamTrack | null, paused: boolean): void {
+    this.#local.set(source, { track, paused });
+    if (this.#started) this.#enqueue(() => this.#syncProducer(source));
+  }
+
+  /** Pauses or resumes our producer of a source (mute / camera off). */
+  setPaused(source: MediaSource, paused: boolean): void {
+    const entry = this.#local.get(source);
+    if (entry) entry.paused = paused;
+    if (this.#started) this.#enqueue(() => this.#syncPaused(source));
+  }
+
+  /** SFU pushes from the server. */
+  handle(message: ServerMessage): void {
+    if (this.#closed) return;
+    switch (message.type) {
+      case 'sfu-new-producer':
+        if (this.#started) void this.#consume(message);
+        break;
+      case 'sfu-producer-closed':
+        this.#dropProducer(message.producerId);
+        break;
+      case 'sfu-consumer-closed':
+        this.#dropProducer(message.producerId, message.consumerId);
+        break;
+      case 'sfu-producer-paused':
+      case 'sfu-consumer-paused':
+        this.#setRemotePaused(message.producerId, true);
+        break;
+      case 'sfu-producer-resumed':
+      case 'sfu-consumer-resumed':
+        this.#setRemotePaused(message.producerId, false);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Marks a remote peer's consumers of a source paused (its media state says it is off). */
+  setRemotePaused(peerId: string, source: MediaSource, paused: boolean): void {
+    for (const t of this.tracks) if (t.peerId === peerId && t.source === source) t.paused = paused;
+  }
+
+  /** Drops everything of a peer that left. */
+  removePeer(peerId: string): void {
+    for (const t of this.tracks) if (t.peerId === peerId) this.#dropProducer(t.producerId);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ready = false;
+    for (const transport of this.#transports) {
+      try {
+        transport.close();
+      } catch {
+        // already closed
+      }
+    }
+    this.#transports.clear();
+    this.#producers.clear();
+    const tracks = this.tracks;
+    this.#consumers.clear();
+    for (const t of tracks) this.#o.onTrackEnded(t);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  async #start(routerRtpCapabilities: unknown): Promise<void> {
+    if (routerRtpCapabilities === undefined || routerRtpCapabilities === null) {
+      throw new OpenCallError('SFU_FAILED', 'The server sent no router RTP capabilities');
+    }
+    const device = this.#o.handlerName ? new Device({ handlerName: this.#o.handlerName }) : new Device();
+    await device.load({ routerRtpCapabilities: routerRtpCapabilities as never });
+    this.#assertOpen();
+    this.#device = device;
+    const joined = await this.#o.request(
+      { type: 'sfu-join', rtpCapabilities: device.recvRtpCapabilities as never },
+      'sfu-joined',
+    );
+    this.#assertOpen();
+    this.#recvTransport = this.#createTransport('recv');
+    await this.#recvTransport;
+    const producing = new Promise<void>((resolve) => {
+      this.#enqueue(async () => {
+        for (const source of this.#local.keys()) await this.#syncProducer(source);
+        resolve();
+      });
+    });
+    await Promise.all([producing, ...joined.producers.map((p) => this.#consume(p))]);
+    this.#assertOpen();
+    this.#ready = true;
+    this.#o.log('sfu: ready,', this.#producers.size, 'producers,', this.tracks.length, 'consumers');
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new OpenCallError('SFU_FAILED', 'SFU session closed');
+  }
+
+  #enqueue(task: () => Promise<void>): void {
+    this.#queue = this.#queue.then(task).catch((err) => {
+      if (!this.#closed) this.#o.onError(asError(err, 'SFU_FAILED'));
+    });
+  }
+
+  async #createTransport(direction: 'send' | 'recv'): Promise<Transport> {
+    const device = this.#device;
+    if (!device) throw new OpenCallError('SFU_FAILED', 'Device not loaded');
+    const info = await this.#o.request({ type: 'sfu-create-transport', direction }, 'sfu-transport-created');
+    this.#assertOpen();
+    const options = {
+      id: info.transportId,
+      iceParameters: info.iceParameters,
+      iceCandidates: info.iceCandidates as never,
+      dtlsParameters: info.dtlsParameters as never,
+      iceServers: this.#o.iceServers,
+    };
+    const transport = direction === 'send' ? device.createSendTransport(options) : device.createRecvTransport(options);
+    this.#transports.add(transport);
+
+    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+      this.#o
+        .request(
+          { type: 'sfu-connect-transport', transportId: transport.id, dtlsParameters: dtlsParameters as never },
+          'sfu-transport-connected',
+        )
+        .then(() => callback(), errback);
+    });
+    if (direction === 'send') {
+      transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
+        const source = appData.source as MediaSource;
+        this.#o
+          .request(
+            {
+              type: 'sfu-produce',
+              transportId: transport.id,
+              kind,
+              rtpParameters: rtpParameters as never,
+              appData: { source },
+              paused: Boolean(appData.paused),
+            },
+            'sfu-produced',
+          )
+          .then((reply) => callback({ id: reply.producerId }), errback);
+      });
+    }
+    let restarting = false;
+    let disconnectTimer: ReturnType<typeof setTimeout> | undefined;
+    const restartIce = async () => {
+      if (restarting || this.#closed || transport.closed) return;
+      restarting = true;
+      try {
+        const reply = await this.#o.request({ type: 'sfu-restart-ice', transportId: transport.id }, 'sfu-ice-restarted');
+        if (!transport.closed) await transport.restartIce({ iceParameters: reply.iceParameters });
+      } catch (err) {
+        if (!this.#closed) this.#o.onError(asError(err, 'SFU_FAILED'));
+      } finally {
+        restarting = false;
+      }
+    };
+    transport.on('connectionstatechange', (state) => {
+      this.#o.log('sfu:', direction, 'transport', state);
+      if (disconnectTimer) clearTimeout(disconnectTimer);
+      disconnectTimer = undefined;
+      if (state === 'failed') void restartIce();
+      else if (state === 'disconnected') {
+        disconnectTimer = setTimeout(() => {
+          if (transport.connectionState === 'disconnected') void restartIce();
+        }, 3000);
+      }
+    });
+    return transport;
+  }
+
+  #sendTransportReady(): Promise<Transport> {
+    this.#sendTransport ??= this.#createTransport('send');
+    return this.#sendTransport;
+  }
+
+  /** Makes our producer of `source` match what #local says. */
+  async #syncProducer(source: MediaSource): Promise<void> {
+    if (this.#closed || !this.#device) return;
+    const entry = this.#local.get(source);
+    const producer = this.#producers.get(source);
+    const track = entry?.track ?? null;
+    if (!track || track.readyState === 'ended') {
+      if (producer) {
+        this.#producers.delete(source);
+        producer.close();
+        await this.#o.request({ type: 'sfu-close-producer', producerId: producer.id }).catch(() => undefined);
+      }
+      return;
+    }
+    if (producer && !producer.closed) {
+      if (producer.track !== track) await producer.replaceTrack({ track });
+      await this.#syncPaused(source);
+      return;
+    }
+    const kind = track.kind as 'audio' | 'video';
+    if (!this.#device.canProduce(kind)) {
+      this.#o.onError(new OpenCallError('SFU_FAILED', `This browser cannot send ${kind} to the SFU`));
+      return;
+    }
+    const transport = await this.#sendTransportReady();
+    if (this.#closed) return;
+    const paused = entry?.paused ?? false;
+    const encodings = ENCODINGS[source];
+    const created = await transport.produce({
+      track,
+      streamId: isScreenSource(source) ? 'opencall-screen' : 'opencall-user',
+      codecOptions: CODEC_OPTIONS[source],
+      ...(encodings ? { encodings: encodings.map((e) => ({ ...e })) } : {}),
+      stopTracks: false,
+      disableTrackOnPause: false,
+      zeroRtpOnPause: false,
+      appData: { source, paused },
+    });
+    if (this.#closed) {
+      created.close();
+      return;
+    }
+    if (paused) created.pause();
+    this.#producers.set(source, created);
+    this.#o.log('sfu: producing', source, created.id);
+    // The entry may have changed while we produced.
+    if (this.#local.get(source)?.track !== track) await this.#syncProducer(source);
+  }
+
+  async #syncPaused(source: MediaSource): Promise<void> {
+    const producer = this.#producers.get(source);
+    const entry = this.#local.get(source);
+    if (!producer || producer.closed || !entry) return;
+    if (entry.paused === producer.paused) return;
+    if (entry.paused) {
+      producer.pause();
+      await this.#o.request({ type: 'sfu-pause-producer', producerId: producer.id }).catch(() => undefined);
+    } else {
+      producer.resume();
+      await this.#o.request({ type: 'sfu-resume-producer', producerId: producer.id }).catch(() => undefined);
+    }
+  }
+
+  async #consume(info: Pick<ProducerInfo, 'producerId' | 'peerId' | 'kind' | 'source' | 'paused'>): Promise<void> {
+    if (info.peerId === this.#o.selfId || this.#consumers.has(info.producerId)) return;
+    if (this.#closedProducers.has(info.producerId)) return;
+    this.#consumers.set(info.producerId, 'pending');
+    try {
+      const transport = await this.#recvTransport;
+      if (!transport || this.#closed) return;
+      const reply = await this.#o.request({ type: 'sfu-consume', producerId: info.producerId }, 'sfu-consumed');
+      if (this.#closed || this.#consumers.get(info.producerId) !== 'pending') return;
+      const consumer = await transport.consume({
+        id: reply.consumerId,
+        producerId: reply.producerId,
+        kind: reply.kind,
+        rtpParameters: reply.rtpParameters as never,
+        // mic + camera of a peer share a stream id so the browser keeps them lip-synced.
+        streamId: `${reply.peerId}-${isScreenSource(reply.source) ? 'screen' : 'user'}`,
+        appData: { peerId: reply.peerId, source: reply.source },
+      });
+      if (this.#closed || this.#consumers.get(info.producerId) !== 'pending') {
+        consumer.close();
+        return;
+      }
+      const track: SfuTrack = {
+        id: `sfu:${consumer.id}`,
+        peerId: reply.peerId,
+        source: reply.source,
+        kind: reply.kind,
+        path: 'sfu',
+        track: consumer.track,
+        consumer,
+        producerId: reply.producerId,
+        paused: reply.producerPaused,
+        getStats: () => consumer.getStats(),
+      };
+      this.#consumers.set(info.producerId, track);
+      consumer.on('trackended', () => this.#dropProducer(reply.producerId));
+      consumer.on('transportclose', () => this.#dropProducer(reply.producerId));
+      this.#o.log('sfu: consuming', reply.peerId, reply.source, consumer.id);
+      this.#o.onTrack(track);
+      await this.#o.request({ type: 'sfu-resume-consumer', consumerId: consumer.id }).catch((err) => {
+        if (!this.#closed) this.#o.onError(asError(err, 'SFU_FAILED'));
+      });
+    } catch (err) {
+      if (this.#consumers.get(info.producerId) === 'pending') this.#consumers.delete(info.producerId);
+      if (this.#closed) return;
+      // The producer may have closed while we asked; that is not worth an error event.
+      const code = (err as { code?: string }).code;
+      if (code === 'PRODUCER_NOT_FOUND' || code === 'CANNOT_CONSUME') {
+        this.#o.log('sfu: cannot consume', info.producerId, code);
+        return;
+      }
+      this.#o.onError(asError(err, 'SFU_FAILED'));
+    }
+  }
+
+  #dropProducer(producerId: string, consumerId?: string): void {
+    const entry = this.#consumers.get(producerId);
+    if (entry === undefined) {
+      this.#closedProducers.add(producerId);
+      // One of ours, closed by the server.
+      for (const [source, producer] of this.#producers) {
+        if (producer.id === producerId) {
+          this.#producers.delete(source);
+          producer.close();
+        }
+      }
+      return;
+    }
+    if (entry !== 'pending' && consumerId !== undefined && entry.consumer.id !== consumerId) return;
+    this.#consumers.delete(producerId);
+    this.#closedProducers.add(producerId);
+    if (entry === 'pending') return;
+    if (!entry.consumer.closed) entry.consumer.close();
+    this.#o.onTrackEnded(entry);
+  }
+
+  #setRemotePaused(producerId: string, paused: boolean): void {
+    const entry = this.#consumers.get(producerId);
+    if (entry && entry !== 'pending') entry.paused = paused;
+  }
+}
+
+function asError(err: unknown, code: 'SFU_FAILED'): OpenCallError {
+  if (err instanceof OpenCallError) return err;
+  return new OpenCallError(code, err instanceof Error ? err.message : String(err));
+}
