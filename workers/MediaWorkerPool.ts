@@ -1,5 +1,5 @@
-import * as mediasoup from 'mediasoup';
 import type { types as ms } from 'mediasoup';
+import * as mediasoup from 'mediasoup';
 import { EnhancedEventEmitter } from 'mediasoup/extras';
 import type { SfuConfig } from '../src/config/Config.ts';
 import type { Logger } from '../src/logger.ts';
@@ -16,6 +16,8 @@ import type {
 } from './MediaWorkerPoolTypes.ts';
 
 const MAX_BACKOFF_MS = 5_000;
+/** Startup errors that no retry can fix: no binary, not executable, settings the worker refuses. */
+const PERMANENT_START_ERROR = /ENOENT|EACCES|ENOEXEC|wrong settings/;
 
 /** One place in the pool: worker index i, WebRtcServer port rtcPort + i, whichever process holds it now. */
 interface WorkerSlot {
@@ -44,9 +46,14 @@ function errorMessage(error: unknown): string {
  * places routers on the least-loaded worker, and replaces a worker that dies on the same port.
  * It never throws at creation: a pool whose workers cannot start reports `available: false`.
  */
-export class MediaWorkerPool extends EnhancedEventEmitter<MediaWorkerPoolEvents> implements MediaWorkerPoolApi {
+export class MediaWorkerPool
+  extends EnhancedEventEmitter<MediaWorkerPoolEvents>
+  implements MediaWorkerPoolApi
+{
   readonly #config: SfuConfig;
   readonly #logger: Logger;
+  /** The logger as given, for mediasoup's own lines (a child of #logger would repeat `component`). */
+  readonly #rootLogger: Logger;
   readonly #options: Required<Omit<MediaWorkerPoolOptions, 'workerBin'>> & { workerBin?: string };
   readonly #slots: WorkerSlot[];
   readonly #routerSlots = new Map<string, WorkerSlot>();
@@ -68,6 +75,7 @@ export class MediaWorkerPool extends EnhancedEventEmitter<MediaWorkerPoolEvents>
   private constructor(sfuConfig: SfuConfig, logger: Logger, options: MediaWorkerPoolOptions) {
     super();
     this.#config = sfuConfig;
+    this.#rootLogger = logger;
     this.#logger = logger.child({ component: 'MediaWorkerPool' });
     this.#options = {
       replaceDeadWorkers: options.replaceDeadWorkers ?? true,
@@ -236,12 +244,18 @@ export class MediaWorkerPool extends EnhancedEventEmitter<MediaWorkerPoolEvents>
 
     const running = this.runningWorkers;
     if (running === 0) {
-      this.#fatalReason = `no mediasoup worker could start: ${this.#slots[0]?.lastError ?? 'unknown error'}`;
-      this.#logger.error(
-        { workerBin: this.#options.workerBin ?? mediasoup.workerBin },
-        `${this.#fatalReason}; rooms stay peer-to-peer`,
-      );
-      for (const slot of this.#slots) slot.state = 'failed';
+      const error = this.#slots[0]?.lastError ?? 'unknown error';
+      const workerBin = this.#options.workerBin ?? mediasoup.workerBin;
+      if (PERMANENT_START_ERROR.test(error)) {
+        // The binary is missing or unusable: trying again changes nothing.
+        this.#fatalReason = `no mediasoup worker could start: ${error}`;
+        this.#logger.error({ workerBin }, `${this.#fatalReason}; rooms stay peer-to-peer`);
+        for (const slot of this.#slots) slot.state = 'failed';
+        return;
+      }
+      // Something passing (a port still held by a previous process, say): retry in the background.
+      this.#logger.error({ workerBin, err: error }, 'no mediasoup worker could start yet; retrying');
+      for (const slot of this.#slots) this.#scheduleRestart(slot);
       return;
     }
     this.#logger.info(
@@ -338,7 +352,12 @@ export class MediaWorkerPool extends EnhancedEventEmitter<MediaWorkerPoolEvents>
       { workerIndex: slot.index, pid: worker.pid, err: error.message, routerIds },
       'mediasoup worker died',
     );
-    this.safeEmit('workerdied', { workerIndex: slot.index, pid: worker.pid, error: error.message, routerIds });
+    this.safeEmit('workerdied', {
+      workerIndex: slot.index,
+      pid: worker.pid,
+      error: error.message,
+      routerIds,
+    });
     if (this.#closed) return;
     if (this.#options.replaceDeadWorkers) {
       this.#scheduleRestart(slot, 0);
@@ -450,7 +469,7 @@ export class MediaWorkerPool extends EnhancedEventEmitter<MediaWorkerPoolEvents>
   }
 
   #captureMediasoupLogs(): void {
-    const log = this.#logger.child({ component: 'mediasoup' });
+    const log = this.#rootLogger.child({ component: 'mediasoup' });
     mediasoup.setLogEventListeners({
       onwarn: (namespace, line) => log.warn({ namespace }, line),
       onerror: (namespace, line, error) =>

@@ -424,6 +424,11 @@ export class RedisRoomStore implements RoomStore {
 
   async close(): Promise<void> {
     if (!this.#closeClient || this.#client.status === 'end') return;
+    // QUIT lets pending replies arrive; without a connection there is nothing to wait for.
+    if (this.#client.status !== 'ready') {
+      this.#client.disconnect();
+      return;
+    }
     try {
       await this.#client.quit();
     } catch {

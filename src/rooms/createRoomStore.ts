@@ -34,8 +34,9 @@ export function createRoomStore(config: Config, logger: Logger): RoomStore {
   }
 
   const options = redisClientOptions();
+  // With a URL, what the URL says wins; REDIS_PASSWORD only fills in a URL without a password.
   const client = redis.url
-    ? new Redis(redis.url, options)
+    ? new Redis(redis.url, { ...options, ...(redis.password ? { password: redis.password } : {}) })
     : new Redis({
         ...options,
         port: redis.port,

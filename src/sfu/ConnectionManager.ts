@@ -85,6 +85,11 @@ export class ConnectionManager implements RoomMediaController {
     return this.#rooms.get(roomId)?.sfu?.getPeerProducers(peerId) ?? [];
   }
 
+  /** The worker pool (undefined when the SFU is disabled); for stats, benchmarks and tests. */
+  get pool(): MediaWorkerPoolApi | undefined {
+    return this.#pool;
+  }
+
   /** The SFU side of a room, for tests and stats. */
   sfuRoomOf(roomId: string): SfuRoomApi | undefined {
     return this.#rooms.get(roomId)?.sfu;
@@ -116,7 +121,7 @@ export class ConnectionManager implements RoomMediaController {
     });
   }
 
-  peerJoined(room: RoomRecord, peerId: string): void {
+  peerJoined(room: RoomRecord, peerId: string, _participantCount?: number): void {
     const state = this.#rooms.get(room.roomId);
     if (!state) return;
     for (const { message, toJoiner } of state.announce.splice(0)) {

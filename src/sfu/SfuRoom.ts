@@ -205,7 +205,10 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
       throw new ProtocolError('FORBIDDEN', 'Produce on a send transport');
     }
     if (sourceKind[source] !== kind) {
-      throw new ProtocolError('INVALID_MESSAGE', `Source ${source} must be ${sourceKind[source]}, not ${kind}`);
+      throw new ProtocolError(
+        'INVALID_MESSAGE',
+        `Source ${source} must be ${sourceKind[source]}, not ${kind}`,
+      );
     }
     for (const other of peer.producers.values()) {
       if (other.appData.source === source) {
@@ -224,7 +227,9 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     )) as ms.Producer<ProducerAppData>;
     if (this.#closed || transport.closed) {
       producer.close();
-      throw this.#closed ? this.#notActive() : new ProtocolError('TRANSPORT_NOT_FOUND', 'The transport closed');
+      throw this.#closed
+        ? this.#notActive()
+        : new ProtocolError('TRANSPORT_NOT_FOUND', 'The transport closed');
     }
     this.#registerProducer(peer, producer);
     const info = this.#producerInfo(producer);
@@ -233,7 +238,11 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     return producer.id;
   }
 
-  async consume(peerId: string, producerId: string, rtpCapabilities?: RtpCapabilities): Promise<ConsumerInfo> {
+  async consume(
+    peerId: string,
+    producerId: string,
+    rtpCapabilities?: RtpCapabilities,
+  ): Promise<ConsumerInfo> {
     const peer = this.#peer(peerId);
     const producer = this.#producers.get(producerId);
     if (!producer) throw new ProtocolError('PRODUCER_NOT_FOUND');
@@ -242,10 +251,15 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     }
     const transport = [...peer.transports.values()].find((t) => t.appData.direction === 'recv');
     if (!transport) {
-      throw new ProtocolError('TRANSPORT_NOT_FOUND', 'No recv transport: create one with direction "recv" first');
+      throw new ProtocolError(
+        'TRANSPORT_NOT_FOUND',
+        'No recv transport: create one with direction "recv" first',
+      );
     }
     const caps = (rtpCapabilities ?? peer.rtpCapabilities) as ms.RtpCapabilities;
-    const canConsume = this.#sync('canConsume', () => this.#router.canConsume({ producerId, rtpCapabilities: caps }));
+    const canConsume = this.#sync('canConsume', () =>
+      this.#router.canConsume({ producerId, rtpCapabilities: caps }),
+    );
     if (!canConsume) throw new ProtocolError('CANNOT_CONSUME');
     for (const existing of peer.consumers.values()) {
       // Asked twice (a retried request): answer with the live consumer rather than a duplicate stream.
@@ -265,7 +279,9 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     }
     if (this.#closed || transport.closed || consumer.closed) {
       consumer.close();
-      throw this.#closed ? this.#notActive() : new ProtocolError('PRODUCER_NOT_FOUND', 'The producer or transport closed');
+      throw this.#closed
+        ? this.#notActive()
+        : new ProtocolError('PRODUCER_NOT_FOUND', 'The producer or transport closed');
     }
     this.#registerConsumer(peer, consumer);
     this.#logger.debug({ peerId, consumerId: consumer.id, producerId }, 'consumer created');
@@ -409,7 +425,8 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     this.#transportOwners.clear();
     this.#producers.clear();
     this.#consumerOwners.clear();
-    const log = reason === 'closed' ? this.#logger.info.bind(this.#logger) : this.#logger.warn.bind(this.#logger);
+    const log =
+      reason === 'closed' ? this.#logger.info.bind(this.#logger) : this.#logger.warn.bind(this.#logger);
     log({ reason }, 'sfu room closed');
     this.safeEmit('close', reason);
   }
@@ -478,7 +495,10 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     try {
       transport.close();
     } catch (error) {
-      this.#logger.warn({ peerId: peer.peerId, transportId: transport.id, err: errorMessage(error) }, 'close failed');
+      this.#logger.warn(
+        { peerId: peer.peerId, transportId: transport.id, err: errorMessage(error) },
+        'close failed',
+      );
     }
     peer.transports.delete(transport.id);
     this.#transportOwners.delete(transport.id);
@@ -531,7 +551,8 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   #peer(peerId: string): PeerState {
     this.#assertOpen();
     const peer = this.#peers.get(peerId);
-    if (!peer) throw new ProtocolError('PEER_NOT_FOUND', 'The peer has not joined the SFU (send sfu-join first)');
+    if (!peer)
+      throw new ProtocolError('PEER_NOT_FOUND', 'The peer has not joined the SFU (send sfu-join first)');
     return peer;
   }
 
@@ -547,14 +568,16 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   #ownProducer(peer: PeerState, producerId: string): ms.Producer<ProducerAppData> {
     const producer = peer.producers.get(producerId);
     if (producer) return producer;
-    if (this.#producers.has(producerId)) throw new ProtocolError('FORBIDDEN', 'The producer belongs to another peer');
+    if (this.#producers.has(producerId))
+      throw new ProtocolError('FORBIDDEN', 'The producer belongs to another peer');
     throw new ProtocolError('PRODUCER_NOT_FOUND');
   }
 
   #ownConsumer(peer: PeerState, consumerId: string): ms.Consumer<ConsumerAppData> {
     const consumer = peer.consumers.get(consumerId);
     if (consumer) return consumer;
-    if (this.#consumerOwners.has(consumerId)) throw new ProtocolError('FORBIDDEN', 'The consumer belongs to another peer');
+    if (this.#consumerOwners.has(consumerId))
+      throw new ProtocolError('FORBIDDEN', 'The consumer belongs to another peer');
     throw new ProtocolError('CONSUMER_NOT_FOUND');
   }
 
@@ -577,6 +600,8 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
 
   #mediaError(what: string, error: unknown): ProtocolError {
     if (error instanceof ProtocolError) return error;
+    // The router went away while the request was in flight (worker died, room closed).
+    if (this.#closed || this.#router.closed) return this.#notActive();
     const message = errorMessage(error);
     this.#logger.warn({ op: what, err: message }, 'mediasoup refused a request');
     return new ProtocolError('MEDIA_ERROR', `${what} failed: ${message}`);

@@ -279,7 +279,10 @@ export class MscPeer {
   }
 
   /** Produces synthetic Opus (mic) or VP8 (camera) and starts the packet clock. */
-  async produce(kind: MediaKind, source: MediaSource = kind === 'audio' ? 'mic' : 'camera'): Promise<ProducedStream> {
+  async produce(
+    kind: MediaKind,
+    source: MediaSource = kind === 'audio' ? 'mic' : 'camera',
+  ): Promise<ProducedStream> {
     const transport = await this.ensureSendTransport();
     const generator = new SyntheticRtpSource(kind);
     const producer = await transport.produce({ track: generator.track, appData: { source } });
@@ -348,7 +351,9 @@ export class MscPeer {
       dtlsParameters: params.dtlsParameters as MscDtlsParameters,
     };
     const transport =
-      direction === 'send' ? this.device.createSendTransport(options) : this.device.createRecvTransport(options);
+      direction === 'send'
+        ? this.device.createSendTransport(options)
+        : this.device.createRecvTransport(options);
     transport.on(
       'connect',
       (
@@ -372,10 +377,9 @@ export class MscPeer {
           errback: (error: Error) => void,
         ) => {
           const source = appData.source ?? (kind === 'audio' ? 'mic' : 'camera');
-          this.signaling.produce({ transportId: transport.id, kind, rtpParameters, source }).then(
-            (id) => callback({ id }),
-            errback,
-          );
+          this.signaling
+            .produce({ transportId: transport.id, kind, rtpParameters, source })
+            .then((id) => callback({ id }), errback);
         },
       );
     }

@@ -69,4 +69,27 @@ describe('the server process', () => {
     expect(code).toBe(1);
     expect(proc.output.join('\n')).toMatch(/PORT: must be a number/);
   });
+
+  it('starts without any media worker: /ready says sfu unavailable, rooms stay P2P with SFU_UNAVAILABLE', async () => {
+    const proc = startProcess({
+      SFU_ENABLED: 'true',
+      MEDIASOUP_NUM_WORKERS: '1',
+      MEDIASOUP_WORKER_BIN: '/nonexistent/mediasoup-worker',
+    });
+    try {
+      const base = await proc.listening;
+      const ready = await (await fetch(`${base}/ready`)).json();
+      expect(ready).toMatchObject({ status: 'ready', sfu: 'unavailable' });
+      expect(ready.sfuReason).toEqual(expect.any(String));
+      const clients = await Promise.all([1, 2, 3, 4].map(() => TestClient.connect(`${base.replace('http', 'ws')}/ws`)));
+      for (const [i, c] of clients.entries()) await c.join('no-sfu', `p${i}`);
+      for (const c of clients) expect(await c.next('error')).toMatchObject({ code: 'SFU_UNAVAILABLE' });
+      const info = await (await fetch(`${base}/api/rooms/no-sfu`)).json();
+      expect(info).toMatchObject({ connectionMode: 'p2p', participantCount: 4 });
+      await Promise.all(clients.map((c) => c.close()));
+      expect(proc.output.join('\n')).toContain('SFU unavailable');
+    } finally {
+      stop(proc.child);
+    }
+  });
 });

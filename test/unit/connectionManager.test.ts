@@ -18,8 +18,10 @@ class FakeSfuRoom extends EventEmitter {
   readonly rtpCapabilities = { codecs: [] };
   readonly removed: string[] = [];
   peerIds: string[] = [];
-  constructor(readonly roomId: string) {
+  readonly roomId: string;
+  constructor(roomId: string) {
     super();
+    this.roomId = roomId;
   }
   removePeer(peerId: string) {
     this.removed.push(peerId);

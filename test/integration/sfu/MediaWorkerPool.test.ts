@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { types as ms } from 'mediasoup';
@@ -99,7 +100,9 @@ describe('MediaWorkerPool with real mediasoup workers', () => {
   });
 
   it('rejects bad router codecs with MEDIA_ERROR and stays healthy', async () => {
-    const bad = [{ kind: 'video', mimeType: 'video/NOPE', clockRate: 90000 }] as ms.RouterRtpCodecCapability[];
+    const bad = [
+      { kind: 'video', mimeType: 'video/NOPE', clockRate: 90000 },
+    ] as ms.RouterRtpCodecCapability[];
     await expect(pool.createRouter(bad)).rejects.toMatchObject({ code: 'MEDIA_ERROR' });
     expect(pool.runningWorkers).toBe(2);
   });
@@ -146,7 +149,10 @@ describe('MediaWorkerPool with real mediasoup workers', () => {
 
   it('close() closes every worker and router; createRouter then rejects', async () => {
     const basePort2 = await freePortBase(1);
-    const own = await MediaWorkerPool.create(sfuTestConfig({ numWorkers: 1, rtcPort: basePort2 }), testLogger());
+    const own = await MediaWorkerPool.create(
+      sfuTestConfig({ numWorkers: 1, rtcPort: basePort2 }),
+      testLogger(),
+    );
     const router = await own.createRouter(codecs());
     const closed = nextEvent(own, 'close');
     own.close();
@@ -173,6 +179,28 @@ describe('MediaWorkerPool without a usable worker', () => {
     expect((error as Error).message).toMatch(/ENOENT/);
     expect((await pool.dump()).workers.map((w) => w.state)).toEqual(['failed', 'failed']);
     pool.close();
+  });
+
+  it('retries in the background while its port is taken, and becomes available once it is free', async () => {
+    const port = await freePortBase(1);
+    const squatter = createSocket('udp4');
+    await new Promise<void>((resolve) => squatter.bind(port, '127.0.0.1', resolve));
+    const pool = await MediaWorkerPool.create(sfuTestConfig({ numWorkers: 1, rtcPort: port }), testLogger(), {
+      restartBackoffMs: 50,
+    });
+    try {
+      expect(pool.available).toBe(false);
+      expect(pool.unavailableReason).toMatch(/restart in progress/);
+      await expect(pool.createRouter(codecs())).rejects.toMatchObject({ code: 'SFU_UNAVAILABLE' });
+      const replaced = nextEvent<WorkerReplacedEvent>(pool, 'workerreplaced');
+      await new Promise<void>((resolve) => squatter.close(resolve));
+      expect(await replaced).toMatchObject({ workerIndex: 0, previousPid: undefined, port });
+      expect(pool.available).toBe(true);
+      const router = await pool.createRouter(codecs());
+      expect(pool.getWorkerIndex(router)).toBe(0);
+    } finally {
+      pool.close();
+    }
   });
 
   it('reports available=false when the SFU is disabled or has zero workers', async () => {

@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProducerInfo } from '../../../src/protocol/index.ts';
-import { DtlsParameters, ProtocolError, RtpCapabilities, RtpParameters } from '../../../src/protocol/index.ts';
+import {
+  DtlsParameters,
+  ProtocolError,
+  RtpCapabilities,
+  RtpParameters,
+} from '../../../src/protocol/index.ts';
 import { SfuRoom } from '../../../src/sfu/SfuRoom.ts';
 import type { ConsumerRef, ProducerRef, SfuRoomCloseReason } from '../../../src/sfu/SfuRoomTypes.ts';
 import { MediaWorkerPool } from '../../../workers/index.ts';
@@ -109,7 +114,12 @@ describe('SfuRoom with four msc-node peers on a real worker', () => {
     }
     expect(events.newproducer).toHaveLength(8);
     expect(room.getProducers()).toHaveLength(8);
-    expect(room.getPeerProducers('alice').map((p) => p.source).sort()).toEqual(['camera', 'mic']);
+    expect(
+      room
+        .getPeerProducers('alice')
+        .map((p) => p.source)
+        .sort(),
+    ).toEqual(['camera', 'mic']);
 
     for (const id of PEERS) {
       for (const info of room.getProducers().filter((p) => p.peerId !== id)) {
@@ -121,7 +131,9 @@ describe('SfuRoom with four msc-node peers on a real worker', () => {
     await waitFor(
       () =>
         PEERS.every((id) =>
-          [...peer(id).received.values()].every((s) => (s.kind === 'audio' ? s.packets >= 25 : s.packets >= 8)),
+          [...peer(id).received.values()].every((s) =>
+            s.kind === 'audio' ? s.packets >= 25 : s.packets >= 8,
+          ),
         ),
       'every consumer to receive media',
       20_000,
@@ -136,7 +148,6 @@ describe('SfuRoom with four msc-node peers on a real worker', () => {
 
     // The router counted the same flows.
     const stats = await room.getConsumerStats();
-    if (process.env.DEBUG_SFU_STATS) console.log(stats, [...peer('alice').received.values()].map(({ consumer, ...s }) => s));
     expect(stats).toHaveLength(24);
     for (const s of stats) {
       expect(s.packetCount, `${s.peerId} <- ${s.producerPeerId} ${s.kind}`).toBeGreaterThan(0);
@@ -168,12 +179,12 @@ describe('SfuRoom with four msc-node peers on a real worker', () => {
     expect(pausedStats.every((s) => s.producerPaused)).toBe(true);
 
     // While paused nothing flows: let bob receive 10 more audio packets from alice (200 ms of
-    // media) and check the video count stood still (one in-flight packet tolerated).
+    // media) and check the video count stood still (packets in flight tolerated).
     const audioId = producerOf.get('alice:audio') ?? '';
     const before = peer('bob').receivedFrom(videoId);
     const audioBefore = peer('bob').receivedFrom(audioId);
     await waitFor(() => peer('bob').receivedFrom(audioId) >= audioBefore + 10, 'alice audio to keep flowing');
-    expect(peer('bob').receivedFrom(videoId)).toBeLessThanOrEqual(before + 1);
+    expect(peer('bob').receivedFrom(videoId)).toBeLessThanOrEqual(before + 2);
 
     await room.resumeProducer('alice', videoId);
     expect(events.producerresumed).toEqual([{ producerId: videoId, peerId: 'alice' }]);
@@ -223,7 +234,10 @@ describe('SfuRoom with four msc-node peers on a real worker', () => {
       codecs: peer('bob').rtpCapabilities.codecs?.filter((c) => c.kind === 'audio'),
       headerExtensions: peer('bob').rtpCapabilities.headerExtensions,
     });
-    await expectProtocolError(room.consume('bob', producerOf.get('carol:video') ?? '', audioOnly), 'CANNOT_CONSUME');
+    await expectProtocolError(
+      room.consume('bob', producerOf.get('carol:video') ?? '', audioOnly),
+      'CANNOT_CONSUME',
+    );
 
     // A consumer may be paused and resumed by its owner.
     await room.pauseConsumer('bob', bobConsumer);
@@ -244,7 +258,10 @@ describe('SfuRoom with four msc-node peers on a real worker', () => {
 
     // Shapes the schema would refuse, as if a buggy edge let them through.
     const noFingerprints = { role: 'client', fingerprints: [] } as unknown as DtlsParameters;
-    await expectProtocolError(room.connectTransport('carol', fresh.transportId, noFingerprints), 'MEDIA_ERROR');
+    await expectProtocolError(
+      room.connectTransport('carol', fresh.transportId, noFingerprints),
+      'MEDIA_ERROR',
+    );
     const badAlgorithm = {
       role: 'client',
       fingerprints: [{ algorithm: 'md5', value: 'AA:BB' }],
@@ -258,7 +275,10 @@ describe('SfuRoom with four msc-node peers on a real worker', () => {
 
     // A fingerprint that passes the schema but is far too short for sha-256: mediasoup accepts
     // it (the handshake would fail later); a second connect is refused.
-    const short = DtlsParameters.parse({ role: 'client', fingerprints: [{ algorithm: 'sha-256', value: 'AB:CD' }] });
+    const short = DtlsParameters.parse({
+      role: 'client',
+      fingerprints: [{ algorithm: 'sha-256', value: 'AB:CD' }],
+    });
     await room.connectTransport('carol', fresh.transportId, short);
     await expectProtocolError(room.connectTransport('carol', fresh.transportId, short), 'MEDIA_ERROR');
     // Connecting a live, already connected transport again is refused too.
@@ -285,12 +305,17 @@ describe('SfuRoom with four msc-node peers on a real worker', () => {
     expect(room.removePeer('dave')).toBe(false);
     expect(room.hasPeer('dave')).toBe(false);
     expect(room.getPeerProducers('dave')).toEqual([]);
-    expect(events.producerclosed.slice(producerClosedBefore).map((e) => e.producerId).sort()).toEqual(
-      [...daveProducers].sort(),
-    );
+    expect(
+      events.producerclosed
+        .slice(producerClosedBefore)
+        .map((e) => e.producerId)
+        .sort(),
+    ).toEqual([...daveProducers].sort());
     // alice and bob consumed both of dave's producers (carol's recv transport still runs too).
     await waitFor(
-      () => events.consumerclosed.slice(closedBefore).filter((e) => daveProducers.includes(e.producerId)).length === 6,
+      () =>
+        events.consumerclosed.slice(closedBefore).filter((e) => daveProducers.includes(e.producerId))
+          .length === 6,
       'consumerclosed for every consumer of dave',
     );
     // dave's own consumers die silently: he is gone.
@@ -319,20 +344,39 @@ describe('SfuRoom with four msc-node peers on a real worker', () => {
 describe('SfuRoom and its worker', () => {
   it('closes with reason worker-closed when its worker dies; the pool replaces the worker', async () => {
     const basePort = await freePortBase(1);
-    const pool = await MediaWorkerPool.create(sfuTestConfig({ numWorkers: 1, rtcPort: basePort }), testLogger());
-    const room = await SfuRoom.create({ roomId: 'doomed', pool, sfuConfig: sfuTestConfig(), logger: testLogger() });
+    const pool = await MediaWorkerPool.create(
+      sfuTestConfig({ numWorkers: 1, rtcPort: basePort }),
+      testLogger(),
+    );
+    const room = await SfuRoom.create({
+      roomId: 'doomed',
+      pool,
+      sfuConfig: sfuTestConfig(),
+      logger: testLogger(),
+    });
     room.addPeer('p1', {});
     await room.createTransport('p1', 'send');
     const events = recordEvents(room);
     const replaced = nextEvent(pool, 'workerreplaced');
     const closed = nextEvent<SfuRoomCloseReason>(room, 'close');
+    // A request in flight when the worker dies settles (either way) instead of crashing anything.
+    const inflight = room.createTransport('p1', 'recv').then(
+      () => 'ok',
+      (e: ProtocolError) => e.code,
+    );
     pool.killWorkerForTest(0);
     expect(await closed).toBe('worker-closed');
+    expect(['ok', 'SFU_NOT_ACTIVE']).toContain(await inflight);
     expect(events.producerclosed).toEqual([]);
     await expectProtocolError(room.createTransport('p1', 'recv'), 'SFU_NOT_ACTIVE');
     await replaced;
     // A new room lands on the replacement worker.
-    const next = await SfuRoom.create({ roomId: 'next', pool, sfuConfig: sfuTestConfig(), logger: testLogger() });
+    const next = await SfuRoom.create({
+      roomId: 'next',
+      pool,
+      sfuConfig: sfuTestConfig(),
+      logger: testLogger(),
+    });
     next.addPeer('p1', {});
     const transport = await next.createTransport('p1', 'recv');
     expect(transport.iceCandidates.map((c) => c.port)).toContain(basePort);
@@ -354,7 +398,9 @@ describe('SfuRoom and its worker', () => {
       expect(c.port).toBeLessThanOrEqual(base + 19);
       expect(c.address).toBe('127.0.0.1');
     }
-    expect(new Set(send.iceCandidates.map((c) => c.port))).not.toEqual(new Set(recv.iceCandidates.map((c) => c.port)));
+    expect(new Set(send.iceCandidates.map((c) => c.port))).not.toEqual(
+      new Set(recv.iceCandidates.map((c) => c.port)),
+    );
     expect((await pool.dump()).workers[0]?.webRtcServerIds).toEqual([]);
     room.close();
     pool.close();

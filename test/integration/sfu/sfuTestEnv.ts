@@ -57,7 +57,11 @@ export async function freePortBase(count: number): Promise<number> {
 }
 
 /** The arguments of the next emission of `event`; rejects after timeoutMs. Call before the trigger. */
-export async function nextEvent<T = unknown>(emitter: EventEmitter, event: string, timeoutMs = 15_000): Promise<T> {
+export async function nextEvent<T = unknown>(
+  emitter: EventEmitter,
+  event: string,
+  timeoutMs = 15_000,
+): Promise<T> {
   const [value] = await once(emitter, event, { signal: AbortSignal.timeout(timeoutMs) });
   return value as T;
 }

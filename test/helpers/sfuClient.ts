@@ -1,0 +1,158 @@
+import type { ServerMessage, ServerMessageOf } from '../../src/protocol/index.ts';
+import { type MscPeer as MscPeerType, MscPeer, type MscSignaling, waitFor } from './mscPeer.ts';
+import { TestClient } from './wsClient.ts';
+
+/**
+ * A synthetic participant driven over the real WebSocket protocol: it joins, follows the room's
+ * mode changes, and in SFU modes produces synthetic audio+video (msc-node) and consumes every other
+ * peer. It has no P2P media of its own, so it reports p2p-ready at once when the room goes down.
+ */
+export class SyntheticSfuClient {
+  readonly ws: TestClient;
+  readonly peerId: string;
+  readonly modes: string[] = [];
+  readonly errors: ServerMessageOf<'error'>[] = [];
+  /** Client-side failures (a consume racing a closing producer, say); tests may assert on them. */
+  readonly failures: string[] = [];
+  peer: MscPeerType | undefined;
+  #starting: Promise<void> | undefined;
+  #readySent = false;
+  #closed = false;
+  readonly #produce: boolean;
+
+  private constructor(ws: TestClient, peerId: string, produce: boolean) {
+    this.ws = ws;
+    this.peerId = peerId;
+    this.#produce = produce;
+  }
+
+  static async join(
+    wsUrl: string,
+    roomId: string,
+    peerId: string,
+    options: { produce?: boolean } = {},
+  ): Promise<SyntheticSfuClient> {
+    const ws = await TestClient.connect(wsUrl);
+    const client = new SyntheticSfuClient(ws, peerId, options.produce ?? true);
+    ws.ws.on('message', (data) => client.#onPush(JSON.parse(data.toString()) as ServerMessage));
+    const joined = await ws.join(roomId, peerId);
+    client.modes.push(joined.connectionMode);
+    if (joined.connectionMode !== 'p2p') client.#startSfu(joined.routerRtpCapabilities);
+    return client;
+  }
+
+  get mode(): string {
+    return this.modes.at(-1) ?? 'p2p';
+  }
+
+  /** Resolves when the SFU side is built (transports, producers, initial consumers). */
+  async sfuStarted(): Promise<void> {
+    await waitFor(() => this.#starting !== undefined, `${this.peerId} to start its SFU side`);
+    await this.#starting;
+  }
+
+  /** Every producer of the other peers is consumed and has delivered at least `minPackets` packets. */
+  receivingFromAll(producerIds: string[], minPackets = 1): boolean {
+    return producerIds.every((id) => (this.peer?.receivedFrom(id) ?? 0) >= minPackets);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.peer?.close();
+    await this.ws.close();
+  }
+
+  #onPush(message: ServerMessage): void {
+    if (this.#closed) return;
+    switch (message.type) {
+      case 'mode-changed':
+        this.modes.push(message.mode);
+        if (message.mode === 'upgrading' || message.mode === 'sfu') this.#startSfu(message.routerRtpCapabilities);
+        if (message.mode === 'downgrading') this.ws.send({ type: 'p2p-ready' });
+        if (message.mode === 'p2p') this.#stopSfu();
+        break;
+      case 'sfu-new-producer':
+        if (message.peerId !== this.peerId) this.#consume(message.producerId);
+        break;
+      case 'error':
+        this.errors.push(message);
+        break;
+    }
+  }
+
+  #startSfu(routerRtpCapabilities: unknown): void {
+    if (this.#starting) return;
+    this.#readySent = false;
+    this.#starting = (async () => {
+      const peer = await MscPeer.create({ peerId: this.peerId, routerRtpCapabilities, signaling: this.#signaling() });
+      this.peer = peer;
+      const existing = await peer.join();
+      await peer.ensureRecvTransport();
+      if (this.#produce) {
+        await peer.produce('audio');
+        await peer.produce('video');
+      }
+      await Promise.all(existing.map((p) => this.#consume(p.producerId)));
+      this.#reportReadyWhenFlowing();
+    })();
+    this.#starting.catch((err) => {
+      if (!this.#closed) this.failures.push(`SFU start failed: ${err}`);
+    });
+  }
+
+  #stopSfu(): void {
+    this.peer?.close();
+    this.peer = undefined;
+    this.#starting = undefined;
+  }
+
+  async #consume(producerId: string): Promise<void> {
+    await this.#starting?.catch(() => {});
+    const peer = this.peer;
+    if (!peer || peer.received.has(producerId)) return;
+    await peer.consume(producerId).catch((err) => {
+      if (!this.#closed) this.failures.push(`consume ${producerId} failed: ${err}`);
+    });
+  }
+
+  /** sfu-ready once every consumed stream delivers packets (the make-before-break signal). */
+  #reportReadyWhenFlowing(): void {
+    const check = setInterval(() => {
+      const peer = this.peer;
+      if (this.#closed || !peer) return clearInterval(check);
+      const streams = [...peer.received.values()];
+      if (streams.every((s) => s.packets > 0)) {
+        clearInterval(check);
+        if (!this.#readySent && (this.mode === 'upgrading' || this.mode === 'sfu')) {
+          this.#readySent = true;
+          this.ws.send({ type: 'sfu-ready' });
+        }
+      }
+    }, 50);
+  }
+
+  #signaling(): MscSignaling {
+    const ask = async <T extends ServerMessage['type']>(message: Record<string, unknown>, expect: T) => {
+      const reply = await this.ws.request(message, 10_000);
+      if (reply.type !== expect) throw new Error(`${String(message.type)} failed: ${JSON.stringify(reply)}`);
+      return reply as ServerMessageOf<T>;
+    };
+    return {
+      join: async (rtpCapabilities) => (await ask({ type: 'sfu-join', rtpCapabilities }, 'sfu-joined')).producers,
+      createTransport: (direction) => ask({ type: 'sfu-create-transport', direction }, 'sfu-transport-created'),
+      connectTransport: async (transportId, dtlsParameters) => {
+        await ask({ type: 'sfu-connect-transport', transportId, dtlsParameters }, 'sfu-transport-connected');
+      },
+      produce: async ({ transportId, kind, rtpParameters, source }) =>
+        (await ask({ type: 'sfu-produce', transportId, kind, rtpParameters, appData: { source } }, 'sfu-produced'))
+          .producerId,
+      consume: async (producerId) => {
+        const reply = await ask({ type: 'sfu-consume', producerId }, 'sfu-consumed');
+        return reply;
+      },
+      resumeConsumer: async (consumerId) => {
+        await ask({ type: 'sfu-resume-consumer', consumerId }, 'sfu-consumer-resumed');
+      },
+    };
+  }
+}
