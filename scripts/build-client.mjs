@@ -7,7 +7,9 @@
  *   index.html    the demo page (the server serves it at / and /meeting/:roomId)
  *   demo.css      its styles
  *
- * Usage: node scripts/build-client.mjs [--minify] [--watch]
+ * Minified by default, with source maps; --no-minify keeps the output readable.
+ *
+ * Usage: node scripts/build-client.mjs [--no-minify] [--watch]
  */
 import { copyFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -18,7 +20,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist', 'client');
 const demoDir = join(root, 'src', 'client', 'demo');
 const args = new Set(process.argv.slice(2));
-const minify = args.has('--minify');
+const minify = !args.has('--no-minify');
 const watch = args.has('--watch');
 
 /** @type {import('esbuild').BuildOptions} */
@@ -54,7 +56,10 @@ if (watch) {
   await Promise.all(contexts.map((c) => c.watch()));
   console.log(`build-client: watching (assets are copied once; restart to pick up HTML/CSS changes)`);
 } else {
-  const results = await Promise.all([...builds.map((b) => esbuild.build({ ...b, metafile: true })), copyAssets()]);
+  const results = await Promise.all([
+    ...builds.map((b) => esbuild.build({ ...b, metafile: true })),
+    copyAssets(),
+  ]);
   const sizes = results
     .slice(0, builds.length)
     .flatMap((r) => Object.entries(r.metafile.outputs))

@@ -37,7 +37,9 @@ const SFU_GONE = new Set(['SFU_UNAVAILABLE', 'SFU_WORKER_DIED']);
 const SFU_NOT_NOW = new Set(['SFU_NOT_ACTIVE', 'NOT_IN_ROOM']);
 
 const codeOf = (error: unknown): string | undefined =>
-  typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : undefined;
+  typeof error === 'object' && error !== null && 'code' in error
+    ? String((error as { code: unknown }).code)
+    : undefined;
 
 /**
  * The client's half of the room's mode state machine. The server decides the mode; this decides

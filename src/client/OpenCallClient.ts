@@ -1,4 +1,10 @@
-import type { ConnectionMode, MediaState, PeerInfo, ServerMessage, ServerMessageOf } from '../protocol/index.ts';
+import type {
+  ConnectionMode,
+  MediaState,
+  PeerInfo,
+  ServerMessage,
+  ServerMessageOf,
+} from '../protocol/index.ts';
 import { Emitter } from './Emitter.ts';
 import { ModeSwitcher } from './ModeSwitcher.ts';
 import { P2PMesh, type P2PTrack } from './P2PMesh.ts';
@@ -13,8 +19,8 @@ import {
   type MediaKind,
   type MediaPath,
   type MediaSource,
-  OpenCallError,
   type OpenCallClientOptions,
+  OpenCallError,
   type OpenCallEvents,
   type RemoteTrackStats,
   type RoomInfo,
@@ -23,7 +29,13 @@ import {
 type RemoteTrack = P2PTrack | SfuTrack;
 
 /** Join errors after which reconnecting cannot help. */
-const FATAL_JOIN_CODES = new Set(['ROOM_NOT_FOUND', 'ROOM_FULL', 'UNAUTHORIZED', 'FORBIDDEN', 'INVALID_MESSAGE']);
+const FATAL_JOIN_CODES = new Set([
+  'ROOM_NOT_FOUND',
+  'ROOM_FULL',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'INVALID_MESSAGE',
+]);
 /** Errors about messages whose outcome no longer matters (a race with a mode change). */
 const QUIET_RELATED_TYPES = new Set(['sfu-ready', 'p2p-ready', 'ping']);
 
@@ -46,7 +58,10 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  */
 export class OpenCallClient extends Emitter<OpenCallEvents> {
   readonly #options: Required<
-    Pick<OpenCallClientOptions, 'requestTimeoutMs' | 'switchTimeoutMs' | 'politeOfferDelayMs' | 'keepaliveIntervalMs'>
+    Pick<
+      OpenCallClientOptions,
+      'requestTimeoutMs' | 'switchTimeoutMs' | 'politeOfferDelayMs' | 'keepaliveIntervalMs'
+    >
   > &
     OpenCallClientOptions;
   readonly #signaling: Signaling;
@@ -162,8 +177,15 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
   }
 
   /** The remote tracks the app currently has, one per (peer, source). */
-  get remoteTracks(): Array<{ peerId: string; source: MediaSource; kind: MediaKind; track: MediaStreamTrack }> {
-    return this.#registry.shown().map((t) => ({ peerId: t.peerId, source: t.source, kind: t.kind, track: t.track }));
+  get remoteTracks(): Array<{
+    peerId: string;
+    source: MediaSource;
+    kind: MediaKind;
+    track: MediaStreamTrack;
+  }> {
+    return this.#registry
+      .shown()
+      .map((t) => ({ peerId: t.peerId, source: t.source, kind: t.kind, track: t.track }));
   }
 
   /**
@@ -285,7 +307,10 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       try {
         stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: options.audio ?? false });
       } catch (err) {
-        throw new OpenCallError('MEDIA_DEVICE_ERROR', `Screen share failed: ${err instanceof Error ? err.message : err}`);
+        throw new OpenCallError(
+          'MEDIA_DEVICE_ERROR',
+          `Screen share failed: ${err instanceof Error ? err.message : err}`,
+        );
       }
       this.#ownsScreenStream = true;
     } else {
@@ -710,7 +735,8 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     }
     this.#mesh?.setLocalTrack(source, track);
     this.#sfu?.setLocalTrack(source, track, this.#isPaused(source));
-    if (track) this.emit('local-track', localEvent(track, this.#localStreams.get(source) as MediaStream, source));
+    if (track)
+      this.emit('local-track', localEvent(track, this.#localStreams.get(source) as MediaStream, source));
   }
 
   #applyMediaState(state: Partial<MediaState>): void {
@@ -760,17 +786,27 @@ function localEvent(track: MediaStreamTrack, stream: MediaStream, source: MediaS
   return { track, stream, source, kind: track.kind as MediaKind };
 }
 
-async function readInbound(t: RemoteTrack): Promise<{ bytesReceived: number; packetsReceived: number; framesDecoded: number }> {
+async function readInbound(
+  t: RemoteTrack,
+): Promise<{ bytesReceived: number; packetsReceived: number; framesDecoded: number }> {
   const out = { bytesReceived: 0, packetsReceived: 0, framesDecoded: 0 };
   try {
     const report = await t.getStats();
-    report.forEach((s: { type?: string; kind?: string; bytesReceived?: number; packetsReceived?: number; framesDecoded?: number }) => {
-      if (s.type !== 'inbound-rtp') return;
-      if (s.kind !== undefined && s.kind !== t.kind) return;
-      out.bytesReceived += s.bytesReceived ?? 0;
-      out.packetsReceived += s.packetsReceived ?? 0;
-      out.framesDecoded += s.framesDecoded ?? 0;
-    });
+    report.forEach(
+      (s: {
+        type?: string;
+        kind?: string;
+        bytesReceived?: number;
+        packetsReceived?: number;
+        framesDecoded?: number;
+      }) => {
+        if (s.type !== 'inbound-rtp') return;
+        if (s.kind !== undefined && s.kind !== t.kind) return;
+        out.bytesReceived += s.bytesReceived ?? 0;
+        out.packetsReceived += s.packetsReceived ?? 0;
+        out.framesDecoded += s.framesDecoded ?? 0;
+      },
+    );
   } catch {
     // A closed receiver has no stats.
   }

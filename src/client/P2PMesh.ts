@@ -181,7 +181,13 @@ export class P2PMesh {
     });
     if (description.type === 'offer') link.ignoreOffer = decision.ignore;
     if (decision.ignore) {
-      this.#o.log('p2p: ignoring', description.type, 'from', fromPeerId, decision.collision ? '(collision)' : '(stale)');
+      this.#o.log(
+        'p2p: ignoring',
+        description.type,
+        'from',
+        fromPeerId,
+        decision.collision ? '(collision)' : '(stale)',
+      );
       return;
     }
     try {
@@ -198,7 +204,10 @@ export class P2PMesh {
       link.isSettingRemoteAnswerPending = false;
       if (link.closed) return;
       this.#o.onError(
-        new OpenCallError('NEGOTIATION_FAILED', `P2P ${description.type} from ${fromPeerId} failed: ${errText(err)}`),
+        new OpenCallError(
+          'NEGOTIATION_FAILED',
+          `P2P ${description.type} from ${fromPeerId} failed: ${errText(err)}`,
+        ),
       );
     }
   }
@@ -290,7 +299,9 @@ export class P2PMesh {
         this.#sendLocalDescription(link);
       } catch (err) {
         if (!link.closed) {
-          this.#o.onError(new OpenCallError('NEGOTIATION_FAILED', `P2P offer to ${peerId} failed: ${errText(err)}`));
+          this.#o.onError(
+            new OpenCallError('NEGOTIATION_FAILED', `P2P offer to ${peerId} failed: ${errText(err)}`),
+          );
         }
       } finally {
         link.makingOffer = false;
@@ -372,7 +383,11 @@ export class P2PMesh {
         if (!link.closed) transceiver.direction = 'inactive';
         return;
       }
-      if (transceiver && transceiver.currentDirection !== 'stopped' && transceiver.receiver.track.kind === track.kind) {
+      if (
+        transceiver &&
+        transceiver.currentDirection !== 'stopped' &&
+        transceiver.receiver.track.kind === track.kind
+      ) {
         await transceiver.sender.replaceTrack(track);
         if (link.closed) return;
         transceiver.sender.setStreams(stream);
@@ -388,7 +403,9 @@ export class P2PMesh {
       link.senders.set(source, created);
     } catch (err) {
       if (!link.closed) {
-        this.#o.onError(new OpenCallError('NEGOTIATION_FAILED', `Cannot send ${source} to ${link.peerId}: ${errText(err)}`));
+        this.#o.onError(
+          new OpenCallError('NEGOTIATION_FAILED', `Cannot send ${source} to ${link.peerId}: ${errText(err)}`),
+        );
       }
     }
   }

@@ -25,7 +25,10 @@ export interface SfuTrack extends TrackCandidate {
   getStats(): Promise<RTCStatsReport>;
 }
 
-type Request = <T extends ServerMessageType>(message: OutgoingClientMessage, expect?: T | readonly T[]) => Promise<ServerMessageOf<T>>;
+type Request = <T extends ServerMessageType>(
+  message: OutgoingClientMessage,
+  expect?: T | readonly T[],
+) => Promise<ServerMessageOf<T>>;
 
 export interface SfuSessionOptions {
   selfId: string;
@@ -228,13 +231,18 @@ export class SfuSession {
       dtlsParameters: info.dtlsParameters as never,
       iceServers: this.#o.iceServers,
     };
-    const transport = direction === 'send' ? device.createSendTransport(options) : device.createRecvTransport(options);
+    const transport =
+      direction === 'send' ? device.createSendTransport(options) : device.createRecvTransport(options);
     this.#transports.add(transport);
 
     transport.on('connect', ({ dtlsParameters }, callback, errback) => {
       this.#o
         .request(
-          { type: 'sfu-connect-transport', transportId: transport.id, dtlsParameters: dtlsParameters as never },
+          {
+            type: 'sfu-connect-transport',
+            transportId: transport.id,
+            dtlsParameters: dtlsParameters as never,
+          },
           'sfu-transport-connected',
         )
         .then(() => callback(), errback);
@@ -263,7 +271,10 @@ export class SfuSession {
       if (restarting || this.#closed || transport.closed) return;
       restarting = true;
       try {
-        const reply = await this.#o.request({ type: 'sfu-restart-ice', transportId: transport.id }, 'sfu-ice-restarted');
+        const reply = await this.#o.request(
+          { type: 'sfu-restart-ice', transportId: transport.id },
+          'sfu-ice-restarted',
+        );
         if (!transport.closed) await transport.restartIce({ iceParameters: reply.iceParameters });
       } catch (err) {
         if (!this.#closed) this.#o.onError(asError(err, 'SFU_FAILED'));
@@ -353,14 +364,19 @@ export class SfuSession {
     }
   }
 
-  async #consume(info: Pick<ProducerInfo, 'producerId' | 'peerId' | 'kind' | 'source' | 'paused'>): Promise<void> {
+  async #consume(
+    info: Pick<ProducerInfo, 'producerId' | 'peerId' | 'kind' | 'source' | 'paused'>,
+  ): Promise<void> {
     if (info.peerId === this.#o.selfId || this.#consumers.has(info.producerId)) return;
     if (this.#closedProducers.has(info.producerId)) return;
     this.#consumers.set(info.producerId, 'pending');
     try {
       const transport = await this.#recvTransport;
       if (!transport || this.#closed) return;
-      const reply = await this.#o.request({ type: 'sfu-consume', producerId: info.producerId }, 'sfu-consumed');
+      const reply = await this.#o.request(
+        { type: 'sfu-consume', producerId: info.producerId },
+        'sfu-consumed',
+      );
       if (this.#closed || this.#consumers.get(info.producerId) !== 'pending') return;
       const consumer = await transport.consume({
         id: reply.consumerId,

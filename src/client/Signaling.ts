@@ -54,7 +54,10 @@ export class Signaling {
   #closing = false;
   #lastMessageAt = 0;
 
-  constructor(handlers: SignalingHandlers, options: { requestTimeoutMs: number; WebSocket?: typeof WebSocket }) {
+  constructor(
+    handlers: SignalingHandlers,
+    options: { requestTimeoutMs: number; WebSocket?: typeof WebSocket },
+  ) {
     this.#handlers = handlers;
     this.#requestTimeoutMs = options.requestTimeoutMs;
     const impl = options.WebSocket ?? (globalThis as { WebSocket?: typeof WebSocket }).WebSocket;

@@ -126,7 +126,10 @@ export class TrackRegistry<C extends TrackCandidate> {
    * The (peer, source) pairs a switch to `path` still waits for: those with no candidate on `path`,
    * or whose candidate `isFlowing` rejects.
    */
-  pendingFor(path: MediaPath, isFlowing: (candidate: C) => boolean): Array<{ peerId: string; source: MediaSource }> {
+  pendingFor(
+    path: MediaPath,
+    isFlowing: (candidate: C) => boolean,
+  ): Array<{ peerId: string; source: MediaSource }> {
     const out: Array<{ peerId: string; source: MediaSource }> = [];
     for (const slot of this.#slots.values()) {
       const any = slot.p2p ?? slot.sfu;

@@ -3,11 +3,11 @@
  * P2P mesh, the SFU and the switches between them. See OpenCallClient.ts for the API.
  */
 export { Emitter, type EventMap, type Listener } from './Emitter.ts';
-export { OpenCallClient } from './OpenCallClient.ts';
 export {
   isPolite,
   opensFirst,
 } from './negotiation.ts';
+export { OpenCallClient } from './OpenCallClient.ts';
 export { SCREEN_STREAM_TAG, sourceFromStreamId, USER_STREAM_TAG } from './sources.ts';
 export {
   type ClientErrorCode,
@@ -20,8 +20,8 @@ export {
   type MediaPath,
   type MediaSource,
   type MediaState,
-  OpenCallError,
   type OpenCallClientOptions,
+  OpenCallError,
   type OpenCallEvents,
   type PeerInfo,
   type ReconnectOptions,

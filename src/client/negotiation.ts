@@ -44,7 +44,8 @@ export function decideOnDescription(ctx: DescriptionContext): DescriptionDecisio
     const expected = ctx.signalingState === 'have-local-offer' && !ctx.isSettingRemoteAnswerPending;
     return { ignore: !expected, collision: false };
   }
-  const readyForOffer = !ctx.makingOffer && (ctx.signalingState === 'stable' || ctx.isSettingRemoteAnswerPending);
+  const readyForOffer =
+    !ctx.makingOffer && (ctx.signalingState === 'stable' || ctx.isSettingRemoteAnswerPending);
   const collision = !readyForOffer;
   return { ignore: collision && !ctx.polite, collision };
 }

@@ -49,7 +49,10 @@ export function kindOfSource(source: MediaSource): MediaKind {
  * Replaces local MediaStream ids with their tags everywhere in an SDP (the `a=msid:` lines, and
  * the legacy `a=ssrc:... msid:` and `a=msid-semantic` lines some browsers still write).
  */
-export function tagStreamIds(sdp: string, tags: ReadonlyMap<string, string> | Record<string, string>): string {
+export function tagStreamIds(
+  sdp: string,
+  tags: ReadonlyMap<string, string> | Record<string, string>,
+): string {
   const entries = tags instanceof Map ? [...tags.entries()] : Object.entries(tags);
   let out = sdp;
   for (const [localId, tag] of entries) {

@@ -1,4 +1,11 @@
-import type { ConnectionMode, ErrorCode, IceServer, MediaSource, MediaState, PeerInfo } from '../protocol/index.ts';
+import type {
+  ConnectionMode,
+  ErrorCode,
+  IceServer,
+  MediaSource,
+  MediaState,
+  PeerInfo,
+} from '../protocol/index.ts';
 
 export type { ConnectionMode, IceServer, MediaSource, MediaState, PeerInfo };
 
@@ -21,7 +28,11 @@ export class OpenCallError extends Error {
   readonly requestId: string | number | undefined;
   readonly relatedType: string | undefined;
 
-  constructor(code: ClientErrorCode, message: string, extra: { requestId?: string | number; relatedType?: string } = {}) {
+  constructor(
+    code: ClientErrorCode,
+    message: string,
+    extra: { requestId?: string | number; relatedType?: string } = {},
+  ) {
     super(message);
     this.name = 'OpenCallError';
     this.code = code;

@@ -190,12 +190,14 @@ export class ConnectionManager implements RoomMediaController {
           type: 'sfu-consumed',
           ...(await sfu.consume(peerId, message.producerId, message.rtpCapabilities)),
         };
-      case 'sfu-resume-consumer':
-        await sfu.resumeConsumer(peerId, message.consumerId);
-        return { type: 'sfu-consumer-resumed', ...this.#consumerRef(sfu, peerId, message.consumerId) };
-      case 'sfu-pause-consumer':
-        await sfu.pauseConsumer(peerId, message.consumerId);
-        return { type: 'sfu-consumer-paused', ...this.#consumerRef(sfu, peerId, message.consumerId) };
+      case 'sfu-resume-consumer': {
+        const { consumerId, producerId } = await sfu.resumeConsumer(peerId, message.consumerId);
+        return { type: 'sfu-consumer-resumed', consumerId, producerId };
+      }
+      case 'sfu-pause-consumer': {
+        const { consumerId, producerId } = await sfu.pauseConsumer(peerId, message.consumerId);
+        return { type: 'sfu-consumer-paused', consumerId, producerId };
+      }
       case 'sfu-pause-producer':
         await sfu.pauseProducer(peerId, message.producerId);
         return { type: 'sfu-producer-paused', producerId: message.producerId, peerId };

@@ -15,6 +15,7 @@ import {
 import { routerMediaCodecs } from './mediaCodecs.ts';
 import type {
   ConsumerInfo,
+  ConsumerRef,
   ConsumerStatsEntry,
   IceParametersInfo,
   ProducerStatsEntry,
@@ -288,14 +289,16 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     return this.#consumerInfo(consumer);
   }
 
-  async resumeConsumer(peerId: string, consumerId: string): Promise<void> {
+  async resumeConsumer(peerId: string, consumerId: string): Promise<ConsumerRef> {
     const consumer = this.#ownConsumer(this.#peer(peerId), consumerId);
     await this.#media('consumer.resume', () => consumer.resume());
+    return { peerId, consumerId, producerId: consumer.producerId };
   }
 
-  async pauseConsumer(peerId: string, consumerId: string): Promise<void> {
+  async pauseConsumer(peerId: string, consumerId: string): Promise<ConsumerRef> {
     const consumer = this.#ownConsumer(this.#peer(peerId), consumerId);
     await this.#media('consumer.pause', () => consumer.pause());
+    return { peerId, consumerId, producerId: consumer.producerId };
   }
 
   async pauseProducer(peerId: string, producerId: string): Promise<void> {

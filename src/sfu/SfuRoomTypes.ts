@@ -134,8 +134,8 @@ export interface SfuRoomApi extends EnhancedEventEmitter<SfuRoomEvents> {
     paused?: boolean,
   ): Promise<string>;
   consume(peerId: string, producerId: string, rtpCapabilities?: RtpCapabilities): Promise<ConsumerInfo>;
-  resumeConsumer(peerId: string, consumerId: string): Promise<void>;
-  pauseConsumer(peerId: string, consumerId: string): Promise<void>;
+  resumeConsumer(peerId: string, consumerId: string): Promise<ConsumerRef>;
+  pauseConsumer(peerId: string, consumerId: string): Promise<ConsumerRef>;
   pauseProducer(peerId: string, producerId: string): Promise<void>;
   resumeProducer(peerId: string, producerId: string): Promise<void>;
   closeProducer(peerId: string, producerId: string): void;

@@ -1,5 +1,5 @@
 import type { ServerMessage, ServerMessageOf } from '../../src/protocol/index.ts';
-import { type MscPeer as MscPeerType, MscPeer, type MscSignaling, waitFor } from './mscPeer.ts';
+import { MscPeer, type MscPeer as MscPeerType, type MscSignaling, waitFor } from './mscPeer.ts';
 import { TestClient } from './wsClient.ts';
 
 /**
@@ -67,7 +67,8 @@ export class SyntheticSfuClient {
     switch (message.type) {
       case 'mode-changed':
         this.modes.push(message.mode);
-        if (message.mode === 'upgrading' || message.mode === 'sfu') this.#startSfu(message.routerRtpCapabilities);
+        if (message.mode === 'upgrading' || message.mode === 'sfu')
+          this.#startSfu(message.routerRtpCapabilities);
         if (message.mode === 'downgrading') this.ws.send({ type: 'p2p-ready' });
         if (message.mode === 'p2p') this.#stopSfu();
         break;
@@ -84,7 +85,11 @@ export class SyntheticSfuClient {
     if (this.#starting) return;
     this.#readySent = false;
     this.#starting = (async () => {
-      const peer = await MscPeer.create({ peerId: this.peerId, routerRtpCapabilities, signaling: this.#signaling() });
+      const peer = await MscPeer.create({
+        peerId: this.peerId,
+        routerRtpCapabilities,
+        signaling: this.#signaling(),
+      });
       this.peer = peer;
       const existing = await peer.join();
       await peer.ensureRecvTransport();
@@ -138,14 +143,20 @@ export class SyntheticSfuClient {
       return reply as ServerMessageOf<T>;
     };
     return {
-      join: async (rtpCapabilities) => (await ask({ type: 'sfu-join', rtpCapabilities }, 'sfu-joined')).producers,
-      createTransport: (direction) => ask({ type: 'sfu-create-transport', direction }, 'sfu-transport-created'),
+      join: async (rtpCapabilities) =>
+        (await ask({ type: 'sfu-join', rtpCapabilities }, 'sfu-joined')).producers,
+      createTransport: (direction) =>
+        ask({ type: 'sfu-create-transport', direction }, 'sfu-transport-created'),
       connectTransport: async (transportId, dtlsParameters) => {
         await ask({ type: 'sfu-connect-transport', transportId, dtlsParameters }, 'sfu-transport-connected');
       },
       produce: async ({ transportId, kind, rtpParameters, source }) =>
-        (await ask({ type: 'sfu-produce', transportId, kind, rtpParameters, appData: { source } }, 'sfu-produced'))
-          .producerId,
+        (
+          await ask(
+            { type: 'sfu-produce', transportId, kind, rtpParameters, appData: { source } },
+            'sfu-produced',
+          )
+        ).producerId,
       consume: async (producerId) => {
         const reply = await ask({ type: 'sfu-consume', producerId }, 'sfu-consumed');
         return reply;

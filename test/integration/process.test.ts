@@ -81,7 +81,9 @@ describe('the server process', () => {
       const ready = await (await fetch(`${base}/ready`)).json();
       expect(ready).toMatchObject({ status: 'ready', sfu: 'unavailable' });
       expect(ready.sfuReason).toEqual(expect.any(String));
-      const clients = await Promise.all([1, 2, 3, 4].map(() => TestClient.connect(`${base.replace('http', 'ws')}/ws`)));
+      const clients = await Promise.all(
+        [1, 2, 3, 4].map(() => TestClient.connect(`${base.replace('http', 'ws')}/ws`)),
+      );
       for (const [i, c] of clients.entries()) await c.join('no-sfu', `p${i}`);
       for (const c of clients) expect(await c.next('error')).toMatchObject({ code: 'SFU_UNAVAILABLE' });
       const info = await (await fetch(`${base}/api/rooms/no-sfu`)).json();

@@ -25,7 +25,9 @@ function roomSignaling(room: SfuRoom, peerId: string): MscSignaling {
     produce: ({ transportId, kind, rtpParameters, source, paused }) =>
       room.produce(peerId, transportId, kind, RtpParameters.parse(rtpParameters), source, paused),
     consume: (producerId, caps) => room.consume(peerId, producerId, RtpCapabilities.parse(caps)),
-    resumeConsumer: (consumerId) => room.resumeConsumer(peerId, consumerId),
+    resumeConsumer: async (consumerId) => {
+      await room.resumeConsumer(peerId, consumerId);
+    },
   };
 }
 

@@ -1,0 +1,680 @@
+/*
+ * The OpenCall demo page: joins the room named in the URL and shows everyone in a responsive grid.
+ *
+ * DOM hooks for tests: every tile has data-peer-id, data-source ('camera' | 'screen'),
+ * data-local, data-display-name, data-mic-muted, data-camera-off; #mode-badge has data-mode;
+ * #app has data-view ('loading' | 'lobby' | 'call' | 'ended'); the client is window.opencall.
+ */
+import {
+  type ConnectionMode,
+  type MediaSource,
+  type MediaState,
+  OpenCallClient,
+  type OpenCallError,
+} from '../index.ts';
+import {
+  avatarColor,
+  fitGrid,
+  generateRoomId,
+  initials,
+  inviteLink,
+  modeLabel,
+  roomFromUrl,
+  sanitizeRoomId,
+} from './helpers.ts';
+
+declare global {
+  interface Window {
+    opencall: OpenCallClient;
+  }
+}
+
+// ------------------------------------------------------------------ icons (24x24, stroke)
+
+const ICONS = {
+  mic: '<path d="M12 3a3 3 0 0 0-3 3v6a3 3 0 0 0 6 0V6a3 3 0 0 0-3-3z"/><path d="M19 11a7 7 0 0 1-14 0"/><path d="M12 18v3"/>',
+  micOff:
+    '<path d="M15 9.3V6a3 3 0 0 0-5.7-1.3"/><path d="M9 9v3a3 3 0 0 0 5.1 2.1"/><path d="M19 11a7 7 0 0 1-1.2 3.9M16.9 16.9A7 7 0 0 1 5 11"/><path d="M12 18v3"/><path d="M3 3l18 18"/>',
+  camera: '<rect x="2.5" y="6" width="13" height="12" rx="2.5"/><path d="M15.5 10.5l6-3.5v10l-6-3.5z"/>',
+  cameraOff:
+    '<path d="M10.5 6h2.5A2.5 2.5 0 0 1 15.5 8.5v2l6-3.5v10l-1.8-1"/><path d="M15.5 15.5A2.5 2.5 0 0 1 13 18H5a2.5 2.5 0 0 1-2.5-2.5v-7A2.5 2.5 0 0 1 5 6"/><path d="M3 3l18 18"/>',
+  screen:
+    '<rect x="2.5" y="4" width="19" height="13" rx="2"/><path d="M8 21h8M12 17v4"/><path d="M12 13V8M9.5 10.5 12 8l2.5 2.5"/>',
+  link: '<path d="M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1"/><path d="M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1"/>',
+  leave:
+    '<path d="M4.2 14.6c4.4-4.1 11.2-4.1 15.6 0 .4.4.4 1 0 1.4l-1.7 1.6a1 1 0 0 1-1.3.1l-2.2-1.5a1 1 0 0 1-.4-.9l.2-1.8a9.4 9.4 0 0 0-4.8 0l.2 1.8a1 1 0 0 1-.4.9l-2.2 1.5a1 1 0 0 1-1.3-.1L4.2 16a1 1 0 0 1 0-1.4z"/>',
+  people:
+    '<circle cx="9" cy="8" r="3.5"/><path d="M2.5 20a6.5 6.5 0 0 1 13 0"/><path d="M16 4.6a3.5 3.5 0 0 1 0 6.8M18 14a6.5 6.5 0 0 1 3.5 6"/>',
+} as const;
+
+const icon = (name: keyof typeof ICONS): string =>
+  `<svg class="icon" viewBox="0 0 24 24" aria-hidden="true">${ICONS[name]}</svg>`;
+
+// ------------------------------------------------------------------ DOM
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`#${id} missing from the page`);
+  return el as T;
+};
+
+const app = $('app');
+const views = { lobby: $('lobby'), call: $('call'), ended: $('ended') };
+const stage = $('stage');
+const grid = $('grid');
+const spotlight = $('spotlight');
+const emptyState = $('empty-state');
+const modeBadge = $('mode-badge');
+const modeText = $('mode-text');
+const peopleCount = $('people-count');
+const toasts = $('toasts');
+const reconnectBanner = $('reconnect-banner');
+const reconnectText = $('reconnect-text');
+const soundBanner = $<HTMLButtonElement>('sound-banner');
+const buttons = {
+  mic: $<HTMLButtonElement>('btn-mic'),
+  camera: $<HTMLButtonElement>('btn-camera'),
+  screen: $<HTMLButtonElement>('btn-screen'),
+  copy: $<HTMLButtonElement>('btn-copy'),
+  leave: $<HTMLButtonElement>('btn-leave'),
+};
+const lobbyVideo = $<HTMLVideoElement>('lobby-video');
+const lobbyMic = $<HTMLButtonElement>('lobby-mic');
+const lobbyCamera = $<HTMLButtonElement>('lobby-camera');
+const lobbyPreviewOff = $('lobby-preview-off');
+const lobbyPreviewText = $('lobby-preview-text');
+const nameInput = $<HTMLInputElement>('name-input');
+const joinForm = $<HTMLFormElement>('join-form');
+const joinButton = $<HTMLButtonElement>('join-button');
+
+type View = 'loading' | 'lobby' | 'call' | 'ended';
+
+function showView(view: View): void {
+  app.dataset.view = view;
+  views.lobby.hidden = view !== 'lobby';
+  views.call.hidden = view !== 'call';
+  views.ended.hidden = view !== 'ended';
+}
+
+// ------------------------------------------------------------------ state
+
+interface Participant {
+  peerId: string;
+  displayName: string;
+  mediaState: MediaState;
+  local: boolean;
+  tracks: Map<MediaSource, MediaStreamTrack>;
+}
+
+interface Tile {
+  el: HTMLElement;
+  video: HTMLVideoElement;
+  audio: HTMLAudioElement | undefined;
+  name: HTMLElement;
+  avatar: HTMLElement;
+  videoTrack: MediaStreamTrack | undefined;
+  audioTrack: MediaStreamTrack | undefined;
+}
+
+const NAME_KEY = 'opencall:name';
+const url = new URL(location.href);
+const wsUrl = `${location.origin.replace(/^http/, 'ws')}/ws`;
+const client = new OpenCallClient({ debug: url.searchParams.has('debug') });
+window.opencall = client;
+
+let roomId = '';
+let displayName = '';
+let localStream: MediaStream | null = null;
+let wantAudio = true;
+let wantVideo = true;
+let leaving = false;
+const remotes = new Map<string, Participant>();
+const me: Participant = {
+  peerId: 'local',
+  displayName: '',
+  mediaState: { audio: false, video: false, screen: false },
+  local: true,
+  tracks: new Map(),
+};
+const tiles = new Map<string, Tile>();
+const blockedAudio = new Set<HTMLMediaElement>();
+
+// ------------------------------------------------------------------ start
+
+function ensureRoom(): string {
+  const fromUrl = roomFromUrl(url);
+  if (fromUrl) return fromUrl;
+  const id = generateRoomId((n) => crypto.getRandomValues(new Uint8Array(n)));
+  url.searchParams.set('room', id);
+  history.replaceState(null, '', url);
+  return id;
+}
+
+async function main(): Promise<void> {
+  roomId = ensureRoom();
+  $('lobby-room').textContent = roomId;
+  $('room-name').textContent = roomId;
+  document.title = `${roomId} · OpenCall`;
+  wireControls();
+  wireClient();
+
+  const name = url.searchParams.get('name')?.trim();
+  if (name) {
+    displayName = name.slice(0, 100);
+    showView('call');
+    await acquireMedia();
+    await join();
+    return;
+  }
+  nameInput.value = localStorage.getItem(NAME_KEY) ?? '';
+  showView('lobby');
+  nameInput.focus();
+  await acquireMedia();
+  updateLobbyPreview();
+}
+
+/** Camera + mic, falling back to whichever exists; the call works without either. */
+async function acquireMedia(): Promise<void> {
+  if (localStream?.getTracks().some((t) => t.readyState === 'live')) return;
+  const md = navigator.mediaDevices;
+  if (!md?.getUserMedia) {
+    localStream = null;
+    return;
+  }
+  const attempts: MediaStreamConstraints[] = [
+    { audio: true, video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } } },
+    { audio: true, video: false },
+    { audio: false, video: true },
+  ];
+  for (const constraints of attempts) {
+    try {
+      localStream = await md.getUserMedia(constraints);
+      return;
+    } catch {
+      // try the next
+    }
+  }
+  localStream = null;
+  toast('No camera or microphone available: you can still watch and listen.', 'error');
+}
+
+function updateLobbyPreview(): void {
+  const hasVideo = (localStream?.getVideoTracks().length ?? 0) > 0;
+  const hasAudio = (localStream?.getAudioTracks().length ?? 0) > 0;
+  if (lobbyVideo.srcObject !== localStream) lobbyVideo.srcObject = localStream;
+  for (const t of localStream?.getVideoTracks() ?? []) t.enabled = wantVideo;
+  for (const t of localStream?.getAudioTracks() ?? []) t.enabled = wantAudio;
+  lobbyPreviewOff.hidden = hasVideo && wantVideo;
+  lobbyPreviewText.textContent = hasVideo ? 'Camera is off' : 'No camera found';
+  setToggle(lobbyMic, hasAudio && wantAudio, hasAudio, 'mic');
+  setToggle(lobbyCamera, hasVideo && wantVideo, hasVideo, 'camera');
+}
+
+function setToggle(button: HTMLButtonElement, on: boolean, available: boolean, kind: 'mic' | 'camera'): void {
+  button.setAttribute('aria-pressed', String(on));
+  button.disabled = !available;
+  button.innerHTML = icon(kind === 'mic' ? (on ? 'mic' : 'micOff') : on ? 'camera' : 'cameraOff');
+  const what = kind === 'mic' ? 'microphone' : 'camera';
+  button.title = available ? `Turn ${what} ${on ? 'off' : 'on'}` : `No ${what} found`;
+  button.setAttribute('aria-label', button.title);
+}
+
+async function join(): Promise<void> {
+  leaving = false;
+  showView('call');
+  me.displayName = displayName;
+  me.tracks.clear();
+  remotes.clear();
+  if (localStream) client.publish(localStream);
+  const hasAudio = (localStream?.getAudioTracks().length ?? 0) > 0;
+  const hasVideo = (localStream?.getVideoTracks().length ?? 0) > 0;
+  me.mediaState = { audio: hasAudio && wantAudio, video: hasVideo && wantVideo, screen: false };
+  setMode(client.mode);
+  render();
+  try {
+    await client.connect(wsUrl, {
+      roomId,
+      displayName,
+      mediaState: { audio: me.mediaState.audio, video: me.mediaState.video },
+    });
+    me.peerId = client.peerId ?? 'local';
+    me.mediaState = client.mediaState;
+    setMode(client.mode);
+    render();
+  } catch (err) {
+    const e = err as OpenCallError;
+    stopLocalMedia();
+    showEnded('Could not join the call', describeError(e));
+  }
+}
+
+function describeError(e: { code?: string; message?: string }): string {
+  switch (e.code) {
+    case 'ROOM_FULL':
+      return 'This room is full.';
+    case 'ROOM_NOT_FOUND':
+      return 'This room does not exist.';
+    case 'CONNECTION_FAILED':
+      return 'The server cannot be reached right now.';
+    case 'UNAUTHORIZED':
+    case 'FORBIDDEN':
+      return 'You are not allowed to join this room.';
+    default:
+      return e.message ?? 'Something went wrong.';
+  }
+}
+
+function stopLocalMedia(): void {
+  for (const t of localStream?.getTracks() ?? []) t.stop();
+  localStream = null;
+}
+
+function showEnded(title: string, text = ''): void {
+  $('ended-title').textContent = title;
+  $('ended-text').textContent = text;
+  clearTiles();
+  reconnectBanner.hidden = true;
+  soundBanner.hidden = true;
+  showView('ended');
+}
+
+// ------------------------------------------------------------------ client events
+
+function wireClient(): void {
+  client.on('peer-joined', (p) => {
+    remotes.set(p.peerId, { ...p, local: false, tracks: new Map() });
+    if (app.dataset.view === 'call' && client.state === 'connected') toast(`${p.displayName} joined`);
+    render();
+  });
+  client.on('peer-left', ({ peerId, displayName: name }) => {
+    remotes.delete(peerId);
+    toast(`${name} left`);
+    render();
+  });
+  client.on('track', ({ peerId, source, track }) => {
+    const p = remotes.get(peerId);
+    if (!p) return;
+    p.tracks.set(source, track);
+    render();
+  });
+  client.on('track-removed', ({ peerId, source, track }) => {
+    const p = remotes.get(peerId);
+    if (!p || p.tracks.get(source) !== track) return;
+    p.tracks.delete(source);
+    render();
+  });
+  client.on('media-state-changed', ({ peerId, mediaState }) => {
+    const p = remotes.get(peerId);
+    if (!p) return;
+    p.mediaState = mediaState;
+    render();
+  });
+  client.on('local-track', ({ source, track }) => {
+    me.tracks.set(source, track);
+    me.mediaState = client.mediaState;
+    render();
+  });
+  client.on('local-track-removed', ({ source, track }) => {
+    if (me.tracks.get(source) === track) me.tracks.delete(source);
+    me.mediaState = client.mediaState;
+    render();
+  });
+  client.on('mode-changed', ({ mode }) => setMode(mode));
+  client.on('ready', () => setMode(client.mode));
+  client.on('reconnecting', ({ attempt }) => {
+    reconnectText.textContent = attempt > 1 ? `Reconnecting… (attempt ${attempt})` : 'Reconnecting…';
+    reconnectBanner.hidden = false;
+  });
+  client.on('reconnected', () => {
+    reconnectBanner.hidden = true;
+    me.peerId = client.peerId ?? me.peerId;
+    setMode(client.mode);
+    toast('Reconnected');
+    render();
+  });
+  client.on('closed', ({ reason }) => {
+    if (leaving) return;
+    stopLocalMedia();
+    showEnded(
+      'The call ended',
+      reason.startsWith('room closed') ? 'The room was closed.' : 'The connection was lost.',
+    );
+  });
+  client.on('error', (e) => {
+    // Media-path hiccups are handled inside the SDK; show only what a person can act on.
+    if (
+      ['NEGOTIATION_FAILED', 'SFU_FAILED', 'REQUEST_TIMEOUT', 'SFU_UNAVAILABLE', 'SFU_WORKER_DIED'].includes(
+        e.code,
+      )
+    ) {
+      console.warn('[opencall]', e.code, e.message);
+      return;
+    }
+    toast(e.message, 'error');
+  });
+}
+
+function setMode(mode: ConnectionMode): void {
+  const { text, title } = modeLabel(mode);
+  modeBadge.dataset.mode = mode;
+  modeBadge.title = title;
+  modeText.textContent = text;
+}
+
+// ------------------------------------------------------------------ controls
+
+function wireControls(): void {
+  buttons.copy.querySelector('.ctrl-icon')!.innerHTML = icon('link');
+  buttons.screen.querySelector('.ctrl-icon')!.innerHTML = icon('screen');
+  buttons.leave.querySelector('.ctrl-icon')!.innerHTML = icon('leave');
+  if (!navigator.mediaDevices?.getDisplayMedia) buttons.screen.hidden = true;
+
+  lobbyMic.addEventListener('click', () => {
+    wantAudio = !wantAudio;
+    updateLobbyPreview();
+  });
+  lobbyCamera.addEventListener('click', () => {
+    wantVideo = !wantVideo;
+    updateLobbyPreview();
+  });
+  joinForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const name = nameInput.value.trim();
+    if (!name) {
+      nameInput.focus();
+      return;
+    }
+    displayName = name.slice(0, 100);
+    localStorage.setItem(NAME_KEY, displayName);
+    url.searchParams.set('name', displayName);
+    history.replaceState(null, '', url);
+    joinButton.disabled = true;
+    lobbyVideo.srcObject = null;
+    void join().finally(() => {
+      joinButton.disabled = false;
+    });
+  });
+
+  buttons.mic.addEventListener('click', async () => {
+    me.mediaState = await client.setMediaState({ audio: !client.mediaState.audio });
+    render();
+  });
+  buttons.camera.addEventListener('click', async () => {
+    me.mediaState = await client.setMediaState({ video: !client.mediaState.video });
+    render();
+  });
+  buttons.screen.addEventListener('click', async () => {
+    if (client.mediaState.screen) {
+      client.stopScreenShare();
+    } else {
+      try {
+        await client.startScreenShare();
+      } catch (err) {
+        // Cancelling the browser's picker is not an error worth a toast.
+        if (!/denied|not allowed|cancel|abort/i.test(String((err as Error).message))) {
+          toast('Could not share the screen', 'error');
+        }
+      }
+    }
+    me.mediaState = client.mediaState;
+    render();
+  });
+  buttons.copy.addEventListener('click', copyLink);
+  $('empty-copy').addEventListener('click', copyLink);
+  buttons.leave.addEventListener('click', async () => {
+    leaving = true;
+    await client.leave();
+    stopLocalMedia();
+    showEnded('You left the call');
+  });
+  $('rejoin-button').addEventListener('click', async () => {
+    await acquireMedia();
+    await join();
+  });
+  soundBanner.addEventListener('click', () => {
+    for (const el of blockedAudio) void el.play().catch(() => undefined);
+    blockedAudio.clear();
+    soundBanner.hidden = true;
+  });
+  new ResizeObserver(() => layout()).observe(stage);
+}
+
+async function copyLink(): Promise<void> {
+  const link = inviteLink(location.origin, roomId);
+  try {
+    await navigator.clipboard.writeText(link);
+  } catch {
+    const input = document.createElement('input');
+    input.value = link;
+    document.body.append(input);
+    input.select();
+    document.execCommand('copy');
+    input.remove();
+  }
+  toast('Invite link copied');
+}
+
+function updateControls(): void {
+  const hasMic = me.tracks.has('mic');
+  const hasCamera = me.tracks.has('camera');
+  const micOn = hasMic && me.mediaState.audio;
+  const camOn = hasCamera && me.mediaState.video;
+  const sharing = me.tracks.has('screen');
+  setControl(
+    buttons.mic,
+    micOn,
+    hasMic,
+    micOn ? 'mic' : 'micOff',
+    micOn ? 'Mute' : 'Unmute',
+    'No microphone',
+  );
+  setControl(
+    buttons.camera,
+    camOn,
+    hasCamera,
+    camOn ? 'camera' : 'cameraOff',
+    camOn ? 'Stop video' : 'Start video',
+    'No camera',
+  );
+  buttons.screen.setAttribute('aria-pressed', String(sharing));
+  buttons.screen.querySelector('.ctrl-label')!.textContent = sharing ? 'Stop sharing' : 'Share screen';
+}
+
+function setControl(
+  button: HTMLButtonElement,
+  on: boolean,
+  available: boolean,
+  iconName: keyof typeof ICONS,
+  label: string,
+  unavailable: string,
+): void {
+  button.setAttribute('aria-pressed', String(on));
+  button.disabled = !available;
+  const iconEl = button.querySelector('.ctrl-icon')!;
+  const html = icon(iconName);
+  if (iconEl.innerHTML !== html) iconEl.innerHTML = html;
+  button.querySelector('.ctrl-label')!.textContent = available ? label : unavailable;
+  button.title = available ? label : unavailable;
+}
+
+// ------------------------------------------------------------------ tiles
+
+const tileKey = (p: Participant, source: 'camera' | 'screen') => `${p.local ? 'local' : p.peerId}|${source}`;
+
+function render(): void {
+  if (app.dataset.view !== 'call') return;
+  const people = [me, ...remotes.values()];
+  const wanted = new Set<string>();
+  for (const p of people) {
+    wanted.add(tileKey(p, 'camera'));
+    updateTile(p, 'camera');
+    if (p.tracks.has('screen')) {
+      wanted.add(tileKey(p, 'screen'));
+      updateTile(p, 'screen');
+    }
+  }
+  for (const [key, tile] of tiles) {
+    if (!wanted.has(key)) removeTile(key, tile);
+  }
+  // Keep DOM order: us first, then everyone in join order.
+  for (const p of people) {
+    const cam = tiles.get(tileKey(p, 'camera'));
+    if (cam) grid.append(cam.el);
+    const screen = tiles.get(tileKey(p, 'screen'));
+    if (screen) spotlight.append(screen.el);
+  }
+  stage.classList.toggle('presenting', spotlight.childElementCount > 0);
+  emptyState.hidden = remotes.size > 0 || client.state !== 'connected';
+  const count = remotes.size + 1;
+  peopleCount.innerHTML = `${icon('people')}<span>${count}</span>`;
+  peopleCount.title = `${count} ${count === 1 ? 'person' : 'people'} in the call`;
+  updateControls();
+  layout();
+}
+
+function updateTile(p: Participant, source: 'camera' | 'screen'): void {
+  const key = tileKey(p, source);
+  let tile = tiles.get(key);
+  if (!tile) {
+    tile = createTile(p, source);
+    tiles.set(key, tile);
+  }
+  const el = tile.el;
+  el.dataset.peerId = p.peerId;
+  el.dataset.displayName = p.displayName;
+  const videoTrack = p.tracks.get(source);
+  const audioTrack = p.local ? undefined : p.tracks.get(source === 'camera' ? 'mic' : 'screen-audio');
+  if (source === 'camera') {
+    el.dataset.micMuted = String(!p.mediaState.audio);
+    el.dataset.cameraOff = String(!p.mediaState.video || !videoTrack);
+    el.dataset.connecting = String(!p.local && p.mediaState.video && !videoTrack);
+    const label = p.local ? `${p.displayName} (You)` : p.displayName;
+    setText(tile.name, label);
+  } else {
+    setText(tile.name, p.local ? 'You are presenting' : `${p.displayName} is presenting`);
+  }
+  const circle = tile.avatar.firstElementChild as HTMLElement;
+  setText(circle, initials(p.displayName));
+  circle.style.setProperty('--avatar-color', avatarColor(p.local ? `me:${p.displayName}` : p.peerId));
+
+  if (tile.videoTrack !== videoTrack) {
+    tile.videoTrack = videoTrack;
+    tile.video.srcObject = videoTrack ? new MediaStream([videoTrack]) : null;
+    if (videoTrack) playMedia(tile.video);
+  }
+  if (tile.audio && tile.audioTrack !== audioTrack) {
+    tile.audioTrack = audioTrack;
+    tile.audio.srcObject = audioTrack ? new MediaStream([audioTrack]) : null;
+    if (audioTrack) playMedia(tile.audio);
+  }
+}
+
+function createTile(p: Participant, source: 'camera' | 'screen'): Tile {
+  const el = document.createElement('div');
+  el.className = 'tile';
+  el.dataset.source = source;
+  el.dataset.local = String(p.local);
+  const video = document.createElement('video');
+  video.autoplay = true;
+  video.playsInline = true;
+  video.muted = true; // sound plays through the <audio> element, so video autoplay is never blocked
+  const avatar = document.createElement('div');
+  avatar.className = 'avatar';
+  avatar.innerHTML = '<div class="avatar-circle"></div>';
+  const footer = document.createElement('div');
+  footer.className = 'tile-footer';
+  footer.innerHTML = `<span class="tile-badge badge-mic" title="Muted">${icon('micOff')}</span><span class="tile-name"><span class="tile-name-text"></span></span>`;
+  const status = document.createElement('div');
+  status.className = 'tile-status';
+  status.textContent = 'Connecting…';
+  el.append(video, avatar, footer, status);
+  let audio: HTMLAudioElement | undefined;
+  if (!p.local) {
+    audio = document.createElement('audio');
+    audio.autoplay = true;
+    el.append(audio);
+  }
+  return {
+    el,
+    video,
+    audio,
+    name: footer.querySelector('.tile-name-text') as HTMLElement,
+    avatar,
+    videoTrack: undefined,
+    audioTrack: undefined,
+  };
+}
+
+function removeTile(key: string, tile: Tile): void {
+  tile.video.srcObject = null;
+  if (tile.audio) {
+    tile.audio.srcObject = null;
+    blockedAudio.delete(tile.audio);
+  }
+  tile.el.remove();
+  tiles.delete(key);
+}
+
+function clearTiles(): void {
+  for (const [key, tile] of [...tiles]) removeTile(key, tile);
+  stage.classList.remove('presenting');
+}
+
+function playMedia(el: HTMLMediaElement): void {
+  el.play().catch((err: Error) => {
+    if (err.name === 'NotAllowedError' && !el.muted) {
+      blockedAudio.add(el);
+      soundBanner.hidden = false;
+    }
+  });
+}
+
+function setText(el: Element, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+/** Sizes tiles so they fill their area (the presenting strip sizes itself in CSS). */
+function layout(): void {
+  const gap = 12;
+  const presenting = stage.classList.contains('presenting');
+  const sizeOf = (el: HTMLElement) => ({ w: el.clientWidth, h: el.clientHeight });
+  if (!presenting) {
+    const { w, h } = sizeOf(grid);
+    const fit = fitGrid(grid.childElementCount, w, h - 4, gap);
+    grid.style.setProperty('--tile-w', `${fit.width}px`);
+    grid.style.setProperty('--tile-h', `${fit.height}px`);
+  }
+  const { w, h } = sizeOf(spotlight);
+  const fit = fitGrid(spotlight.childElementCount, w, h - 4, gap);
+  spotlight.style.setProperty('--tile-w', `${fit.width}px`);
+  spotlight.style.setProperty('--tile-h', `${fit.height}px`);
+}
+
+// ------------------------------------------------------------------ toasts
+
+function toast(text: string, kind: 'info' | 'error' = 'info'): void {
+  const el = document.createElement('div');
+  el.className = `toast ${kind}`;
+  el.textContent = text;
+  el.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  toasts.append(el);
+  while (toasts.childElementCount > 4) toasts.firstElementChild?.remove();
+  setTimeout(() => {
+    el.classList.add('leaving');
+    setTimeout(() => el.remove(), 300);
+  }, 3500);
+}
+
+// The URL names the room; an invalid one is cleaned up rather than refused.
+if (url.searchParams.has('room')) {
+  const clean = sanitizeRoomId(url.searchParams.get('room') ?? '');
+  if (clean && clean !== url.searchParams.get('room')) {
+    url.searchParams.set('room', clean);
+    history.replaceState(null, '', url);
+  }
+}
+
+void main().catch((err) => {
+  console.error(err);
+  showEnded('Something went wrong', String((err as Error).message ?? err));
+});
