@@ -262,8 +262,8 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     const video = stream.getVideoTracks()[0] ?? null;
     this.#setLocal('mic', audio);
     this.#setLocal('camera', video);
-    this.#mediaState.audio = audio !== null && audio.enabled;
-    this.#mediaState.video = video !== null && video.enabled;
+    this.#mediaState.audio = audio?.enabled === true;
+    this.#mediaState.video = video?.enabled === true;
     this.#sendMediaState();
   }
 
@@ -271,7 +271,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
   publishTrack(track: MediaStreamTrack | null, source: MediaSource): void {
     this.#setLocal(source, track);
     const flag = mediaStateFlag(source);
-    if (source !== 'screen-audio') this.#mediaState[flag] = track !== null && track.enabled;
+    if (source !== 'screen-audio') this.#mediaState[flag] = track?.enabled === true;
     this.#sendMediaState();
   }
 

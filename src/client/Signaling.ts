@@ -126,7 +126,7 @@ export class Signaling {
   /** Sends without waiting for anything. Returns false when the socket is not open. */
   send(message: OutgoingClientMessage & { requestId?: string }): boolean {
     const socket = this.#socket;
-    if (!socket || socket.readyState !== 1) return false;
+    if (socket?.readyState !== 1) return false;
     this.#handlers.onDebug?.('out', message);
     socket.send(JSON.stringify(message));
     return true;

@@ -400,14 +400,4 @@ export class ConnectionManager implements RoomMediaController {
       this.#setMode(state, 'p2p', 'media worker died');
     });
   }
-
-  #consumerRef(
-    sfu: SfuRoomApi,
-    peerId: string,
-    consumerId: string,
-  ): { consumerId: string; producerId: string } {
-    void sfu;
-    void peerId;
-    return { consumerId, producerId: '' };
-  }
 }
