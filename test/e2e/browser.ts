@@ -1,0 +1,161 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { RemoteTrackStats } from '../../src/client/index.ts';
+
+/** Flags for headless Chromium on a machine without network or camera (see DEVELOPERS.md). */
+export const chromiumArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+  // Without it Chromium gathers no loopback candidate on a machine with no network.
+  '--allow-loopback-in-peer-connection',
+  // Pages in background tabs must keep decoding and running timers.
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
+
+export interface BrowserHarness {
+  browser: Browser;
+  /** A fresh page (own context, so own camera and storage) with the demo joined to `room` as `name`. */
+  open(baseUrl: string, room: string, name: string): Promise<DemoPage>;
+  close(): Promise<void>;
+}
+
+export interface DemoPage {
+  page: Page;
+  context: BrowserContext;
+  name: string;
+  peerId: string;
+  close(): Promise<void>;
+}
+
+export const artifactsDir = join(process.cwd(), 'test', 'artifacts');
+
+export async function launchBrowser(): Promise<BrowserHarness> {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    // playwright gives every launch a new, empty user data dir of its own.
+    args: chromiumArgs,
+  });
+  mkdirSync(artifactsDir, { recursive: true });
+  return {
+    browser,
+    async open(baseUrl, room, name) {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (err) => problems.push(err.message));
+      await page.goto(`${baseUrl}/?room=${encodeURIComponent(room)}&name=${encodeURIComponent(name)}`);
+      await page
+        .waitForFunction(() => window.opencall?.state === 'connected' && window.opencall.peerId !== undefined, null, {
+          timeout: 20_000,
+        })
+        .catch((err) => {
+          throw new Error(`${name} did not join: ${err.message}; page errors: ${problems.join('; ')}`);
+        });
+      const peerId = await page.evaluate(() => window.opencall.peerId as string);
+      return {
+        page,
+        context,
+        name,
+        peerId,
+        close: () => context.close(),
+      };
+    },
+    async close() {
+      await browser.close();
+    },
+  };
+}
+
+export function stats(page: Page): Promise<RemoteTrackStats[]> {
+  return page.evaluate(() => window.opencall.getStats());
+}
+
+/**
+ * True when `page` decodes the camera video of every peer in `from` on `path`: the active track of
+ * each is on that path and its framesDecoded grows between two samples.
+ */
+export async function decodesFrom(page: Page, from: string[], path: 'p2p' | 'sfu'): Promise<boolean> {
+  const pick = (all: RemoteTrackStats[], peerId: string) =>
+    all.find((s) => s.peerId === peerId && s.kind === 'video' && s.source === 'camera' && s.active && s.path === path);
+  const first = await stats(page);
+  if (!from.every((p) => (pick(first, p)?.framesDecoded ?? 0) > 0)) return false;
+  await page.waitForTimeout(300);
+  const second = await stats(page);
+  return from.every((p) => {
+    const a = pick(first, p);
+    const b = pick(second, p);
+    return a !== undefined && b !== undefined && a.trackId === b.trackId && b.framesDecoded > a.framesDecoded;
+  });
+}
+
+/** Polls an async condition until it holds (or throws after timeoutMs). */
+export async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Starts a sampler in the page: every 50 ms it reads the active camera track of every remote peer
+ * and records the longest time between two increases of framesDecoded (a new track counts as an
+ * increase once it has decoded a frame). The gap the app would see as a frozen picture.
+ */
+export async function startGapSampler(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as unknown as { __gap?: { max: number; maxPeer: string; stop: () => void } };
+    w.__gap?.stop();
+    const last = new Map<string, { trackId: string; frames: number; at: number }>();
+    const state = { max: 0, maxPeer: '', stop: () => clearInterval(timer) };
+    let busy = false;
+    const timer = setInterval(async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        const now = performance.now();
+        for (const s of await window.opencall.getStats()) {
+          if (!s.active || s.kind !== 'video' || s.source !== 'camera') continue;
+          const prev = last.get(s.peerId);
+          const advanced = prev ? (s.trackId !== prev.trackId ? s.framesDecoded > 0 : s.framesDecoded > prev.frames) : s.framesDecoded > 0;
+          if (advanced) {
+            if (prev && now - prev.at > state.max) {
+              state.max = now - prev.at;
+              state.maxPeer = s.peerId;
+            }
+            last.set(s.peerId, { trackId: s.trackId, frames: s.framesDecoded, at: now });
+          } else if (prev && s.trackId !== prev.trackId) {
+            // A new track that has not decoded yet: the gap keeps running from the old one's last frame.
+            last.set(s.peerId, { trackId: s.trackId, frames: 0, at: prev.at });
+          }
+        }
+      } finally {
+        busy = false;
+      }
+    }, 50);
+    w.__gap = state;
+  });
+}
+
+export async function stopGapSampler(page: Page): Promise<{ max: number; maxPeer: string }> {
+  return page.evaluate(() => {
+    const w = window as unknown as { __gap?: { max: number; maxPeer: string; stop: () => void } };
+    w.__gap?.stop();
+    return { max: Math.round(w.__gap?.max ?? 0), maxPeer: w.__gap?.maxPeer ?? '' };
+  });
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(artifactsDir, `${name}.png`) });
+}

@@ -1,0 +1,155 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConnectionManager } from '../../src/sfu/ConnectionManager.ts';
+import { type TestServer, startServer } from '../helpers/server.ts';
+import { freePortBase } from '../integration/sfu/sfuTestEnv.ts';
+import {
+  type BrowserHarness,
+  type DemoPage,
+  decodesFrom,
+  launchBrowser,
+  screenshot,
+  startGapSampler,
+  stopGapSampler,
+  until,
+} from './browser.ts';
+
+/*
+ * The switch only counts when a browser survives it: four headless Chromium pages on the demo page,
+ * with fake cameras, through P2P -> SFU -> P2P, and a screen share. The phases run in order.
+ */
+
+const DOWNGRADE_DELAY_MS = 1000;
+
+describe('P2P <-> SFU in headless Chromium', () => {
+  let server: TestServer;
+  let harness: BrowserHarness;
+  const pages: DemoPage[] = [];
+  const room = `e2e-${Date.now().toString(36)}`;
+  const media = () => server.app.media as ConnectionManager;
+  const routers = async () => (await media().pool!.dump()).workers.flatMap((w) => w.routerIds);
+  const others = (self: DemoPage, among: DemoPage[]) => among.filter((p) => p !== self).map((p) => p.peerId);
+  const everyoneDecodes = async (among: DemoPage[], path: 'p2p' | 'sfu') => {
+    for (const p of among) if (!(await decodesFrom(p.page, others(p, among), path))) return false;
+    return true;
+  };
+
+  beforeAll(async () => {
+    server = await startServer({
+      SFU_ENABLED: 'true',
+      MEDIASOUP_NUM_WORKERS: '1',
+      RTC_PORT: String(await freePortBase(1)),
+      RTC_LISTEN_IP: '127.0.0.1',
+      SFU_DOWNGRADE_DELAY_MS: String(DOWNGRADE_DELAY_MS),
+      STUN_URLS: '',
+    });
+    harness = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await Promise.all(pages.map((p) => p.close().catch(() => {})));
+    await harness?.close();
+    await server?.close();
+  });
+
+  it('two pages stay P2P and decode each other, with no router on the server', async () => {
+    pages.push(await harness.open(server.url, room, 'Ada'));
+    pages.push(await harness.open(server.url, room, 'Grace'));
+    await until(() => everyoneDecodes(pages, 'p2p'), 'two pages decoding each other over P2P');
+    for (const p of pages) expect(await p.page.evaluate(() => window.opencall.mode)).toBe('p2p');
+    expect(media().modeOf(room)).toBe('p2p');
+    expect(await routers()).toEqual([]);
+    await screenshot(pages[0]!.page, '1-p2p-two-pages');
+  });
+
+  it('pages 3 and 4 join: the room switches to the SFU without a visible gap', async () => {
+    pages.push(await harness.open(server.url, room, 'Linus'));
+    await until(() => everyoneDecodes(pages, 'p2p'), 'three pages decoding each other over P2P');
+    for (const p of pages) await startGapSampler(p.page);
+
+    const t0 = performance.now();
+    pages.push(await harness.open(server.url, room, 'Margaret'));
+    await until(
+      async () => {
+        for (const p of pages) {
+          const [mode, p2p] = await p.page.evaluate(() => [window.opencall.mode, window.opencall.p2pConnectionCount]);
+          if (mode !== 'sfu' || p2p !== 0) return false;
+        }
+        return everyoneDecodes(pages, 'sfu');
+      },
+      'every page on the SFU, decoding every other page',
+      60_000,
+    );
+    const toAllSfuMs = Math.round(performance.now() - t0);
+    const gaps = await Promise.all(pages.map((p) => stopGapSampler(p.page)));
+    const longestGapMs = Math.max(...gaps.map((g) => g.max));
+    // Figures for the benchmark issue; asserted there against targets, here only printed.
+    console.log(JSON.stringify({ e2e: 'p2p->sfu', toAllSfuMs, longestGapMs, gapsPerPage: gaps.map((g) => g.max) }));
+
+    expect(media().modeOf(room)).toBe('sfu');
+    expect(await routers()).toHaveLength(1);
+    // The server forwarded video on every consumer: 4 pages x 3 remote cameras.
+    const stats = await media().sfuRoomOf(room)!.getConsumerStats();
+    const video = stats.filter((s) => s.kind === 'video' && s.source === 'camera');
+    expect(video).toHaveLength(12);
+    for (const s of video) expect(s.packetCount, `${s.peerId} <- ${s.producerPeerId}`).toBeGreaterThan(0);
+    for (const [i, p] of pages.entries()) await screenshot(p.page, `2-sfu-four-pages-${i + 1}`);
+  });
+
+  it('two pages leave: the room returns to P2P after the delay and the rest still decode', async () => {
+    const leaving = pages.splice(2, 2);
+    await leaving[0]!.page.click('#btn-leave');
+    await leaving[1]!.close();
+    await leaving[0]!.close();
+    await until(
+      async () => {
+        for (const p of pages) {
+          const [mode, sfu] = await p.page.evaluate(() => [window.opencall.mode, window.opencall.sfuActive]);
+          if (mode !== 'p2p' || sfu) return false;
+        }
+        return everyoneDecodes(pages, 'p2p');
+      },
+      'two pages back on P2P',
+      30_000,
+    );
+    expect(media().modeOf(room)).toBe('p2p');
+    await until(async () => (await routers()).length === 0, 'the router to close');
+    await screenshot(pages[0]!.page, '3-back-to-p2p');
+  });
+
+  it('a screen share arrives at the other page as a track with source screen', async () => {
+    const [sharer, viewer] = pages as [DemoPage, DemoPage];
+    await sharer.page.evaluate(async () => {
+      // A canvas stands in for getDisplayMedia, which needs a picker in headless Chromium.
+      const canvas = document.createElement('canvas');
+      canvas.width = 640;
+      canvas.height = 360;
+      const ctx = canvas.getContext('2d')!;
+      let n = 0;
+      setInterval(() => {
+        ctx.fillStyle = `hsl(${(n += 7) % 360} 60% 40%)`;
+        ctx.fillRect(0, 0, 640, 360);
+        ctx.fillStyle = '#fff';
+        ctx.font = '48px sans-serif';
+        ctx.fillText(`shared screen ${n}`, 40, 200);
+      }, 50);
+      await window.opencall.startScreenShare({ stream: canvas.captureStream(20) });
+    });
+    await until(
+      async () =>
+        viewer.page.evaluate(
+          (from) => window.opencall.remoteTracks.some((t) => t.peerId === from && t.source === 'screen' && t.kind === 'video'),
+          sharer.peerId,
+        ),
+      'the screen track at the viewer',
+    );
+    await until(
+      async () =>
+        (await viewer.page.evaluate(() => window.opencall.getStats())).some(
+          (s) => s.peerId === sharer.peerId && s.source === 'screen' && s.active && s.framesDecoded > 0,
+        ),
+      'screen frames decoded at the viewer',
+    );
+    await viewer.page.waitForSelector(`[data-peer-id="${sharer.peerId}"][data-source="screen"]`);
+    await screenshot(viewer.page, '4-screen-share');
+  });
+});

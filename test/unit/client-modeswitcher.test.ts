@@ -1,0 +1,245 @@
+import { describe, expect, it } from 'vitest';
+import { type ModeActions, ModeSwitcher } from '../../src/client/ModeSwitcher.ts';
+import type { ConnectionMode, MediaPath } from '../../src/client/types.ts';
+
+/** Fake actions: records calls; SFU start and "media flows" are resolved by the test. */
+function fakes() {
+  const calls: string[] = [];
+  let sfuUp = false;
+  let startCount = 0;
+  let startResult: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  let startPromise: Promise<void> | undefined;
+  const waiters: Array<{ path: MediaPath; resolve: () => void; isCurrent: () => boolean }> = [];
+  const actions: ModeActions = {
+    startSfu: () => {
+      if (!startPromise) {
+        startCount++;
+        calls.push('startSfu');
+        startPromise = new Promise<void>((resolve, reject) => {
+          startResult = {
+            resolve: () => {
+              sfuUp = true;
+              resolve();
+            },
+            reject: (e) => {
+              startPromise = undefined;
+              reject(e);
+            },
+          };
+        });
+      }
+      return startPromise;
+    },
+    stopSfu: () => {
+      if (sfuUp || startPromise) calls.push('stopSfu');
+      sfuUp = false;
+      startPromise = undefined;
+    },
+    openMesh: () => calls.push('openMesh'),
+    closeMesh: () => calls.push('closeMesh'),
+    setPreferredPath: (p) => calls.push(`prefer:${p}`),
+    waitForPath: (path, isCurrent) =>
+      new Promise<void>((resolve) => {
+        calls.push(`wait:${path}`);
+        waiters.push({ path, resolve, isCurrent });
+      }),
+    sendReady: (p) => calls.push(`ready:${p}`),
+    modeChanged: (m: ConnectionMode, prev: ConnectionMode) => calls.push(`mode:${prev}->${m}`),
+    switched: (m, p) => calls.push(`switched:${m}:${p}`),
+    error: (e) => calls.push(`error:${(e as { code?: string }).code ?? e}`),
+  };
+  const tick = () => new Promise((r) => setTimeout(r, 0));
+  return {
+    calls,
+    actions,
+    tick,
+    get startCount() {
+      return startCount;
+    },
+    sfuStarted: async () => {
+      startResult?.resolve();
+      await tick();
+    },
+    sfuFails: async (code: string) => {
+      startResult?.reject(Object.assign(new Error(code), { code }));
+      await tick();
+    },
+    flows: async (path: MediaPath) => {
+      for (const w of waiters.splice(0)) if (w.path === path) w.resolve();
+      await tick();
+    },
+  };
+}
+
+describe('ModeSwitcher', () => {
+  it('joining a p2p room opens the mesh and prefers P2P', () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('p2p');
+    expect(f.calls).toEqual(['prefer:p2p', 'openMesh']);
+    expect(s.allowsNewP2P).toBe(true);
+  });
+
+  it('joining an sfu room goes straight to the SFU, no P2P', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('sfu', { codecs: [] });
+    await f.sfuStarted();
+    expect(f.calls).toEqual(['prefer:sfu', 'startSfu']);
+    expect(s.allowsNewP2P).toBe(false);
+    expect(s.acceptsP2POffers).toBe(false);
+  });
+
+  it('joining an upgrading room: SFU only, sfu-ready once it flows', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('upgrading', {});
+    await f.sfuStarted();
+    expect(f.calls).toEqual(['prefer:sfu', 'startSfu', 'wait:sfu']);
+    await f.flows('sfu');
+    expect(f.calls.at(-1)).toBe('ready:sfu');
+    expect(f.calls).not.toContain('openMesh');
+    expect(s.allowsNewP2P).toBe(false);
+  });
+
+  it('upgrade is make-before-break: P2P kept until the SFU flows, then switch, sfu-ready, and P2P closed on sfu', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('p2p');
+    f.calls.length = 0;
+    s.changed('upgrading', 'p2p', {});
+    expect(f.calls).toEqual(['mode:p2p->upgrading', 'startSfu']);
+    expect(s.allowsNewP2P).toBe(false);
+    expect(s.acceptsP2POffers).toBe(true);
+    await f.sfuStarted();
+    expect(f.calls.at(-1)).toBe('wait:sfu');
+    expect(f.calls).not.toContain('closeMesh');
+    expect(s.preferredPath).toBe('p2p');
+    await f.flows('sfu');
+    expect(f.calls.slice(-3)).toEqual(['prefer:sfu', 'switched:upgrading:sfu', 'ready:sfu']);
+    expect(f.calls).not.toContain('closeMesh');
+    s.changed('sfu', 'upgrading');
+    expect(f.calls.slice(-2)).toEqual(['mode:upgrading->sfu', 'closeMesh']);
+    // No second switch event: the app already has the SFU tracks.
+    expect(f.calls.filter((c) => c.startsWith('switched'))).toHaveLength(1);
+    expect(f.startCount).toBe(1);
+  });
+
+  it('sfu arriving before the SFU flows switches at once and closes P2P', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('p2p');
+    s.changed('upgrading', 'p2p', {});
+    await f.sfuStarted();
+    f.calls.length = 0;
+    s.changed('sfu', 'upgrading');
+    expect(f.calls).toEqual(['mode:upgrading->sfu', 'prefer:sfu', 'switched:sfu:sfu', 'closeMesh']);
+    // The old wait finishing late does nothing.
+    await f.flows('sfu');
+    expect(f.calls).not.toContain('ready:sfu');
+  });
+
+  it('upgrading straight back to p2p (SFU failure) tears the SFU down and keeps P2P', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('p2p');
+    s.changed('upgrading', 'p2p', {});
+    await f.sfuStarted();
+    f.calls.length = 0;
+    s.changed('p2p', 'upgrading');
+    expect(f.calls).toEqual(['mode:upgrading->p2p', 'openMesh', 'stopSfu']);
+    expect(s.mode).toBe('p2p');
+    expect(s.preferredPath).toBe('p2p');
+  });
+
+  it('SFU_UNAVAILABLE while starting falls back to p2p without retrying', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions, { sfuRetryDelayMs: 1 });
+    s.joined('p2p');
+    s.changed('upgrading', 'p2p', {});
+    f.calls.length = 0;
+    await f.sfuFails('SFU_UNAVAILABLE');
+    expect(f.calls).toEqual(['error:SFU_UNAVAILABLE', 'mode:upgrading->p2p', 'openMesh']);
+    expect(s.mode).toBe('p2p');
+    expect(f.startCount).toBe(1);
+  });
+
+  it('sfuFailed() (an SFU_WORKER_DIED push) in sfu mode goes back to P2P', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('sfu', {});
+    await f.sfuStarted();
+    f.calls.length = 0;
+    s.sfuFailed();
+    expect(f.calls).toEqual(['mode:sfu->p2p', 'openMesh', 'prefer:p2p', 'switched:p2p:p2p', 'stopSfu']);
+    // The server's own mode-changed p2p that follows is a no-op.
+    s.changed('p2p', 'sfu');
+    expect(f.calls).toHaveLength(5);
+  });
+
+  it('a transient start failure is retried', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions, { sfuRetryDelayMs: 1 });
+    s.joined('sfu', {});
+    await f.sfuFails('INTERNAL');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(f.startCount).toBe(2);
+    await f.sfuStarted();
+    expect(s.mode).toBe('sfu');
+  });
+
+  it('downgrade mirrors the upgrade: mesh up while the SFU stays, switch when P2P flows, then SFU closes', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('sfu', {});
+    await f.sfuStarted();
+    f.calls.length = 0;
+    s.changed('downgrading', 'sfu', {});
+    expect(f.calls).toEqual(['mode:sfu->downgrading', 'openMesh', 'wait:p2p']);
+    expect(s.allowsNewP2P).toBe(true);
+    expect(s.preferredPath).toBe('sfu');
+    await f.flows('p2p');
+    expect(f.calls.slice(-3)).toEqual(['prefer:p2p', 'switched:downgrading:p2p', 'ready:p2p']);
+    expect(f.calls).not.toContain('stopSfu');
+    s.changed('p2p', 'downgrading');
+    expect(f.calls.slice(-3)).toEqual(['mode:downgrading->p2p', 'openMesh', 'stopSfu']);
+  });
+
+  it('downgrade aborted (back to sfu) closes the new mesh and stays on the SFU', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('sfu', {});
+    await f.sfuStarted();
+    s.changed('downgrading', 'sfu', {});
+    f.calls.length = 0;
+    s.changed('sfu', 'downgrading');
+    expect(f.calls).toEqual(['mode:downgrading->sfu', 'closeMesh']);
+    await f.flows('p2p');
+    expect(f.calls).not.toContain('ready:p2p');
+  });
+
+  it('joining a downgrading room: SFU first, mesh alongside, switch to P2P when it flows', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('downgrading', {});
+    expect(f.calls).toEqual(['prefer:sfu', 'startSfu', 'openMesh', 'wait:p2p']);
+    await f.sfuStarted();
+    await f.flows('p2p');
+    expect(f.calls.slice(-3)).toEqual(['prefer:p2p', 'switched:downgrading:p2p', 'ready:p2p']);
+  });
+
+  it('a repeated mode is ignored; reset() forgets in-flight work', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('p2p');
+    s.changed('upgrading', 'p2p', {});
+    const n = f.calls.length;
+    s.changed('upgrading', 'p2p', {});
+    expect(f.calls).toHaveLength(n);
+    s.reset();
+    await f.sfuStarted();
+    await f.flows('sfu');
+    expect(f.calls).not.toContain('ready:sfu');
+    expect(s.mode).toBe('p2p');
+  });
+});
