@@ -15,8 +15,8 @@ export interface BenchOutput {
   name: string;
   /** Everything needed to reproduce the run: env of the server under test, loads, durations. */
   config: Record<string, unknown>;
-  results: Record<string, unknown>;
-  baseline: Record<string, unknown>;
+  results: object;
+  baseline: object;
   ratios: Record<string, number | null>;
   targets: BenchTarget[];
   /** The table to print: the first row is the header. */

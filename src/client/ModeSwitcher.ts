@@ -86,9 +86,13 @@ export class ModeSwitcher {
     return this.#mode === 'p2p' || this.#mode === 'downgrading';
   }
 
-  /** Offers from peers we have no connection with may be answered. */
+  /**
+   * Offers from peers we have no connection with may be answered now. Otherwise they wait (the
+   * mesh stashes them) until the mode allows P2P again: a peer that joined during an upgrade stays
+   * SFU-only even if an older peer, still seeing 'p2p', offered to it.
+   */
   get acceptsP2POffers(): boolean {
-    return this.#mode !== 'sfu';
+    return this.allowsNewP2P;
   }
 
   /** Forgets everything in flight (leave, or before a rejoin). */

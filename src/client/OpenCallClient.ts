@@ -39,6 +39,9 @@ const FATAL_JOIN_CODES = new Set([
 /** Errors about messages whose outcome no longer matters (a race with a mode change). */
 const QUIET_RELATED_TYPES = new Set(['sfu-ready', 'p2p-ready', 'ping']);
 
+/** How long after peer-joined we wait before opening P2P to the newcomer (see #onPeerJoined). */
+const NEW_PEER_SETTLE_MS = 200;
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -260,18 +263,21 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
   publish(stream: MediaStream): void {
     const audio = stream.getAudioTracks()[0] ?? null;
     const video = stream.getVideoTracks()[0] ?? null;
-    this.#setLocal('mic', audio);
-    this.#setLocal('camera', video);
+    // State first: the SFU producer is created paused or not from it.
     this.#mediaState.audio = audio?.enabled === true;
     this.#mediaState.video = video?.enabled === true;
+    this.#setLocal('mic', audio);
+    this.#setLocal('camera', video);
+    this.#sfu?.setPaused('mic', this.#isPaused('mic'));
+    this.#sfu?.setPaused('camera', this.#isPaused('camera'));
     this.#sendMediaState();
   }
 
   /** Publishes one track under a source (e.g. a second camera as 'camera'); null unpublishes it. */
   publishTrack(track: MediaStreamTrack | null, source: MediaSource): void {
+    if (source !== 'screen-audio') this.#mediaState[mediaStateFlag(source)] = track?.enabled === true;
     this.#setLocal(source, track);
-    const flag = mediaStateFlag(source);
-    if (source !== 'screen-audio') this.#mediaState[flag] = track?.enabled === true;
+    this.#sfu?.setPaused(source, this.#isPaused(source));
     this.#sendMediaState();
   }
 
@@ -463,14 +469,24 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     this.#stopKeepalive();
     const every = this.#options.keepaliveIntervalMs;
     if (!every) return;
+    // A ping per interval; the connection counts as dead when a ping got no traffic at all back
+    // within max(interval, 10 s). Judged from the ping's own age, so a background tab whose timers
+    // the browser throttles does not mistake its own slowness for a dead server.
+    let pingSentAt: number | undefined;
     this.#keepalive = setInterval(() => {
       if (!this.#signaling.isOpen) return;
-      if (this.#signaling.idleMs > every * 2.5) {
-        this.#log('no traffic for', this.#signaling.idleMs, 'ms: reconnecting');
+      const now = Date.now();
+      const lastHeard = now - this.#signaling.idleMs;
+      if (pingSentAt !== undefined && lastHeard < pingSentAt && now - pingSentAt > Math.max(every, 10_000)) {
+        this.#log('no reply to ping for', now - pingSentAt, 'ms: reconnecting');
+        pingSentAt = undefined;
         this.#signaling.drop();
         return;
       }
-      this.#signaling.send({ type: 'ping' });
+      if (pingSentAt === undefined || lastHeard >= pingSentAt) {
+        pingSentAt = now;
+        this.#signaling.send({ type: 'ping' });
+      }
     }, every);
   }
 
@@ -575,7 +591,14 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     } else {
       this.emit('peer-joined', { ...info, mediaState: { ...info.mediaState } });
     }
-    if (this.#switcher.allowsNewP2P) this.#mesh?.ensure(message.peerId);
+    // The server announces a mode change a join causes right after peer-joined: give it a moment
+    // to arrive, so we do not open P2P to a newcomer that is going straight to the SFU.
+    const mesh = this.#mesh;
+    setTimeout(() => {
+      if (mesh === this.#mesh && this.#switcher.allowsNewP2P && this.#peers.has(message.peerId)) {
+        mesh?.ensure(message.peerId);
+      }
+    }, NEW_PEER_SETTLE_MS);
   }
 
   #onPeerLeft(peerId: string): void {
@@ -593,9 +616,10 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     const info = this.#peers.get(peerId);
     if (!info) return;
     info.mediaState = { ...mediaState };
-    for (const source of ['mic', 'camera', 'screen'] as const) {
+    for (const source of ['mic', 'camera'] as const) {
       const off = !mediaState[mediaStateFlag(source)];
       this.#mesh?.setRemotePaused(peerId, source, off);
+      if (off) this.#sfu?.setRemotePaused(peerId, source, true);
     }
     this.emit('media-state-changed', { peerId, mediaState: { ...mediaState } });
   }
@@ -620,7 +644,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
 
   #createMesh(selfId: string): P2PMesh {
     const rtc = this.#options.rtcConfiguration ?? {};
-    return new P2PMesh({
+    const mesh = new P2PMesh({
       selfId,
       rtcConfiguration: { ...rtc, iceServers: rtc.iceServers ?? this.#iceServers },
       politeOfferDelayMs: this.#options.politeOfferDelayMs,
@@ -629,12 +653,16 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       },
       allowsNewLinks: () => this.#switcher.allowsNewP2P,
       acceptsOffers: () => this.#switcher.acceptsP2POffers,
-      onTrack: (t) => this.#registry.add(t),
+      onTrack: (t) => {
+        t.paused = this.#remoteSourceOff(t.peerId, t.source);
+        this.#registry.add(t);
+      },
       onTrackEnded: (t) => this.#registry.remove(t),
-      onLinkCountChanged: () => undefined,
       onError: (error) => this.#emitError(error, 'NEGOTIATION_FAILED'),
       log: (...args) => this.#log(...args),
     });
+    for (const [source, track] of this.#local) mesh.setLocalTrack(source, track);
+    return mesh;
   }
 
   #openMesh(): void {
@@ -651,8 +679,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
         iceServers: this.#iceServers,
         request: (message, expect) => this.#signaling.request(message, expect),
         onTrack: (t) => {
-          const info = this.#peers.get(t.peerId);
-          if (info && !info.mediaState[mediaStateFlag(t.source)]) t.paused = true;
+          if (this.#remoteSourceOff(t.peerId, t.source)) t.paused = true;
           this.#registry.add(t);
         },
         onTrackEnded: (t) => this.#registry.remove(t),
@@ -679,11 +706,14 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
 
   /**
    * Waits until every remote source the app has (or should have) flows over `path`: a candidate on
-   * that path whose received bytes grew between two looks, or that is paused/muted at the sender.
+   * that path whose decoded frames (video) or received bytes (audio) grew between two looks, or
+   * that is paused/muted at the sender.
    */
   async #waitForPath(path: MediaPath, isCurrent: () => boolean): Promise<void> {
     const deadline = Date.now() + this.#options.switchTimeoutMs;
-    const lastBytes = new Map<string, number>();
+    // Progress per candidate: decoded frames for video (bytes alone may be a stream still waiting
+    // for its key frame, which would show as a frozen picture), received bytes for audio.
+    const lastProgress = new Map<string, number>();
     const flowing = new Set<string>();
     while (isCurrent()) {
       // Over the SFU, wait first for the consumers of the room's producers to exist.
@@ -691,10 +721,11 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
         const targets = this.#registry.candidates(path);
         await Promise.all(
           targets.map(async (t) => {
-            const { bytesReceived } = await readInbound(t);
-            const before = lastBytes.get(t.id);
-            lastBytes.set(t.id, bytesReceived);
-            if (before !== undefined && bytesReceived > before) flowing.add(t.id);
+            const stats = await readInbound(t);
+            const progress = t.kind === 'video' ? stats.framesDecoded : stats.bytesReceived;
+            const before = lastProgress.get(t.id);
+            lastProgress.set(t.id, progress);
+            if (before !== undefined && progress > before) flowing.add(t.id);
           }),
         );
         const pending = this.#registry.pendingFor(path, (t) => t.paused || flowing.has(t.id));
@@ -711,6 +742,13 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       }
       await sleep(300);
     }
+  }
+
+  /** The peer's media state says this source is off (muted mic, camera off): expect no media. */
+  #remoteSourceOff(peerId: string, source: MediaSource): boolean {
+    if (source !== 'mic' && source !== 'camera') return false;
+    const info = this.#peers.get(peerId);
+    return info !== undefined && !info.mediaState[mediaStateFlag(source)];
   }
 
   #isPaused(source: MediaSource): boolean {

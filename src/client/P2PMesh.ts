@@ -27,7 +27,6 @@ export interface P2PMeshOptions {
   acceptsOffers(): boolean;
   onTrack(track: P2PTrack): void;
   onTrackEnded(track: P2PTrack): void;
-  onLinkCountChanged(): void;
   onError(error: OpenCallError): void;
   log(...args: unknown[]): void;
 }
@@ -37,8 +36,6 @@ const SEND_ENCODINGS: Partial<Record<MediaSource, RTCRtpEncodingParameters[]>> =
   camera: [{ maxBitrate: 900_000, maxFramerate: 30 }],
   screen: [{ maxBitrate: 2_000_000, maxFramerate: 15 }],
 };
-
-const STASH_TTL_MS = 15_000;
 
 interface Link {
   peerId: string;
@@ -62,7 +59,6 @@ interface Link {
 interface Stashed {
   description: RTCSessionDescriptionInit;
   candidates: Array<IceCandidateInit | null>;
-  at: number;
 }
 
 /**
@@ -140,7 +136,7 @@ export class P2PMesh {
     );
   }
 
-  /** Answers offers that waited in the stash while the room was in sfu mode. */
+  /** Answers offers that waited in the stash while P2P was not allowed. */
   replayStash(): void {
     for (const peerId of [...this.#stash.keys()]) this.#replay(peerId);
   }
@@ -165,8 +161,12 @@ export class P2PMesh {
     if (!link) {
       if (description.type !== 'offer') return;
       if (!this.#o.acceptsOffers()) {
-        this.#o.log('p2p: stashing offer from', fromPeerId, '(room is in sfu mode)');
-        this.#stash.set(fromPeerId, { description, candidates: [], at: Date.now() });
+        this.#o.log('p2p: stashing offer from', fromPeerId, '(P2P not allowed in this mode)');
+        // Keep earlier candidates: a renegotiation without ICE restart still needs them.
+        this.#stash.set(fromPeerId, {
+          description,
+          candidates: this.#stash.get(fromPeerId)?.candidates ?? [],
+        });
         return;
       }
       link = this.#open(fromPeerId);
@@ -245,7 +245,6 @@ export class P2PMesh {
     }
     for (const t of [...link.received.values()]) this.#o.onTrackEnded(t);
     link.received.clear();
-    this.#o.onLinkCountChanged();
   }
 
   /** Closes every connection (the mesh stays usable: ensure() opens new ones). */
@@ -322,14 +321,16 @@ export class P2PMesh {
     pc.ontrack = (event) => this.#onTrack(link, event);
 
     for (const [source, track] of this.#local) void this.#applySender(link, source, track);
-    this.#o.onLinkCountChanged();
     return link;
   }
 
   #replay(peerId: string): void {
+    // The latest offer a peer sent us is still its pending local description (it closes the
+    // connection itself when the room goes to sfu, and the stash is cleared then), so answering it
+    // late is right; dropping it could leave its side waiting for an answer forever.
     const stashed = this.#stash.get(peerId);
     this.#stash.delete(peerId);
-    if (!stashed || Date.now() - stashed.at > STASH_TTL_MS) {
+    if (!stashed) {
       if (!this.#links.has(peerId)) this.ensure(peerId);
       return;
     }

@@ -116,14 +116,14 @@ export class SfuSession {
   /** Sets what we publish for a source (null unpublishes); applied at once when started. */
   setLocalTrack(source: MediaSource, track: MediaStreamTrack | null, paused: boolean): void {
     this.#local.set(source, { track, paused });
-    if (this.#started) this.#enqueue(() => this.#syncProducer(source));
+    if (this.#started) void this.#enqueue(() => this.#syncProducer(source));
   }
 
   /** Pauses or resumes our producer of a source (mute / camera off). */
   setPaused(source: MediaSource, paused: boolean): void {
     const entry = this.#local.get(source);
     if (entry) entry.paused = paused;
-    if (this.#started) this.#enqueue(() => this.#syncPaused(source));
+    if (this.#started) void this.#enqueue(() => this.#syncPaused(source));
   }
 
   /** SFU pushes from the server. */
@@ -197,11 +197,8 @@ export class SfuSession {
     this.#assertOpen();
     this.#recvTransport = this.#createTransport('recv');
     await this.#recvTransport;
-    const producing = new Promise<void>((resolve) => {
-      this.#enqueue(async () => {
-        for (const source of this.#local.keys()) await this.#syncProducer(source);
-        resolve();
-      });
+    const producing = this.#enqueue(async () => {
+      for (const source of [...this.#local.keys()]) await this.#syncProducer(source);
     });
     await Promise.all([producing, ...joined.producers.map((p) => this.#consume(p))]);
     this.#assertOpen();
@@ -213,10 +210,12 @@ export class SfuSession {
     if (this.#closed) throw new OpenCallError('SFU_FAILED', 'SFU session closed');
   }
 
-  #enqueue(task: () => Promise<void>): void {
+  /** Runs `task` after the earlier producer operations; resolves when it is done, even if it failed. */
+  #enqueue(task: () => Promise<void>): Promise<void> {
     this.#queue = this.#queue.then(task).catch((err) => {
       if (!this.#closed) this.#o.onError(asError(err, 'SFU_FAILED'));
     });
+    return this.#queue;
   }
 
   async #createTransport(direction: 'send' | 'recv'): Promise<Transport> {

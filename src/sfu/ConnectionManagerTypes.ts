@@ -42,7 +42,7 @@ export interface RoomMediaController {
    * join causes starts here (so room-joined already carries the new mode and router capabilities).
    */
   peerJoining(room: RoomRecord, peerId: string, participantCount: number): Promise<void>;
-  /** Called after the joiner got room-joined and the others got peer-joined. */
+  /** Called after the joiner got room-joined, before the others get peer-joined: announces a mode change. */
   peerJoined(room: RoomRecord, peerId: string, participantCount: number): void;
   /** Called after the others got peer-left. */
   peerLeft(roomId: string, peerId: string, participantCount: number): void;

@@ -100,6 +100,9 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg) => {
       msg.requestId,
     ),
   );
+  // A mode change this join caused goes out before peer-joined, so the others never start P2P
+  // towards a newcomer that is going straight to the SFU.
+  ctx.media.peerJoined(room, self.peerId, ctx.registry.countIn(room.roomId));
   ctx.registry.broadcast(
     room.roomId,
     {
@@ -112,7 +115,6 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg) => {
     self.peerId,
   );
   ctx.logger.info({ roomId: room.roomId, peerId: self.peerId, sessionId: session.id }, 'peer joined');
-  ctx.media.peerJoined(room, self.peerId, ctx.registry.countIn(room.roomId));
 };
 
 /** Takes the session out of its room: store, registry, broadcast, SFU. Shared by leave, close and heartbeat. */

@@ -109,8 +109,9 @@ describe('ModeSwitcher', () => {
     f.calls.length = 0;
     s.changed('upgrading', 'p2p', {});
     expect(f.calls).toEqual(['mode:p2p->upgrading', 'startSfu']);
+    // Existing links stay, but a newcomer gets no P2P (it goes straight to the SFU).
     expect(s.allowsNewP2P).toBe(false);
-    expect(s.acceptsP2POffers).toBe(true);
+    expect(s.acceptsP2POffers).toBe(false);
     await f.sfuStarted();
     expect(f.calls.at(-1)).toBe('wait:sfu');
     expect(f.calls).not.toContain('closeMesh');

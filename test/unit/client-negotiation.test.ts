@@ -37,14 +37,18 @@ describe('decideOnDescription', () => {
   });
 
   it('impolite side ignores a colliding offer (we are making one)', () => {
-    expect(decideOnDescription({ ...base, type: 'offer', signalingState: 'stable', makingOffer: true })).toEqual({
+    expect(
+      decideOnDescription({ ...base, type: 'offer', signalingState: 'stable', makingOffer: true }),
+    ).toEqual({
       ignore: true,
       collision: true,
     });
   });
 
   it('impolite side ignores an offer while its own waits for an answer', () => {
-    expect(decideOnDescription({ ...base, type: 'offer', signalingState: 'have-local-offer' }).ignore).toBe(true);
+    expect(decideOnDescription({ ...base, type: 'offer', signalingState: 'have-local-offer' }).ignore).toBe(
+      true,
+    );
   });
 
   it('polite side accepts a colliding offer (rolls back)', () => {
@@ -52,7 +56,13 @@ describe('decideOnDescription', () => {
       decideOnDescription({ ...base, polite: true, type: 'offer', signalingState: 'have-local-offer' }),
     ).toEqual({ ignore: false, collision: true });
     expect(
-      decideOnDescription({ ...base, polite: true, type: 'offer', signalingState: 'stable', makingOffer: true }),
+      decideOnDescription({
+        ...base,
+        polite: true,
+        type: 'offer',
+        signalingState: 'stable',
+        makingOffer: true,
+      }),
     ).toEqual({ ignore: false, collision: true });
   });
 
@@ -68,9 +78,13 @@ describe('decideOnDescription', () => {
   });
 
   it('applies an answer only while our offer waits for one', () => {
-    expect(decideOnDescription({ ...base, type: 'answer', signalingState: 'have-local-offer' }).ignore).toBe(false);
+    expect(decideOnDescription({ ...base, type: 'answer', signalingState: 'have-local-offer' }).ignore).toBe(
+      false,
+    );
     expect(decideOnDescription({ ...base, type: 'answer', signalingState: 'stable' }).ignore).toBe(true);
-    expect(decideOnDescription({ ...base, polite: true, type: 'answer', signalingState: 'stable' }).ignore).toBe(true);
+    expect(
+      decideOnDescription({ ...base, polite: true, type: 'answer', signalingState: 'stable' }).ignore,
+    ).toBe(true);
   });
 });
 

@@ -93,7 +93,12 @@ class FakePeerConnection {
     return { close() {} };
   }
   addTransceiver() {
-    return { sender: {}, receiver: { track: { kind: 'audio' } }, direction: 'sendonly', currentDirection: null };
+    return {
+      sender: {},
+      receiver: { track: { kind: 'audio' } },
+      direction: 'sendonly',
+      currentDirection: null,
+    };
   }
   close() {
     FakePeerConnection.open--;
@@ -319,7 +324,12 @@ describe('OpenCallClient (fake server)', () => {
     socket.drop();
     await until(() => FakeSocket.all[1]?.lastOf('join-room') !== undefined);
     let s = FakeSocket.all[1] as FakeSocket;
-    s.push({ type: 'error', code: 'DUPLICATE_PEER', error: 'dup', requestId: s.lastOf('join-room')?.requestId });
+    s.push({
+      type: 'error',
+      code: 'DUPLICATE_PEER',
+      error: 'dup',
+      requestId: s.lastOf('join-room')?.requestId,
+    });
     await until(() => FakeSocket.all[2]?.lastOf('join-room') !== undefined);
     expect(client.state).toBe('reconnecting');
     s = FakeSocket.all[2] as FakeSocket;
@@ -333,7 +343,12 @@ describe('OpenCallClient (fake server)', () => {
     const connecting = client.connect('ws://fake/ws', { roomId: 'r1', displayName: 'Me', peerId: 'p' });
     await until(() => FakeSocket.all[0]?.lastOf('join-room') !== undefined);
     const socket = FakeSocket.all[0] as FakeSocket;
-    socket.push({ type: 'error', code: 'ROOM_FULL', error: 'Room is full', requestId: socket.lastOf('join-room')?.requestId });
+    socket.push({
+      type: 'error',
+      code: 'ROOM_FULL',
+      error: 'Room is full',
+      requestId: socket.lastOf('join-room')?.requestId,
+    });
     const err = (await connecting.catch((e) => e)) as OpenCallError;
     expect(err.code).toBe('ROOM_FULL');
     expect(client.state).toBe('closed');

@@ -1,0 +1,282 @@
+/**
+ * switch: how long a room takes to move P2P → SFU → P2P in real browsers, and how long video freezes.
+ *
+ * Four headless Chromium pages (fake camera) on the demo page served by the server under test (a
+ * child `node src/main.ts`, SFU on, one worker, SFU_DOWNGRADE_DELAY_MS=1000). The SDK is
+ * window.opencall; helpers (Chromium flags, framesDecoded gap sampler) come from test/e2e/browser.ts.
+ *
+ *  1. Pages 1-3 join (P2P) and decode each other. Baseline, same run: the time from the 3rd join
+ *     until all three decode each other over P2P, and the longest framesDecoded gap over 3 s of
+ *     steady P2P (no switch).
+ *  2. Page 4 joins (the room reaches SFU_UPGRADE_AT=4). Measured from its join (room-joined) until
+ *     every page is in mode "sfu" with no P2P connection left and decodes every remote camera over
+ *     the SFU; and the longest framesDecoded gap on any receiver meanwhile.
+ *  3. Pages 3 and 4 leave. Measured from the second leave until both remaining pages are back on P2P
+ *     (mode "p2p", no SFU transport) and decode each other over P2P, MINUS SFU_DOWNGRADE_DELAY_MS
+ *     (the deliberate hysteresis); and the longest gap meanwhile.
+ *
+ * "Decodes over a path" = the page's active camera track of that peer is on that path and its
+ * framesDecoded grew between two samples (an in-page sampler every 25 ms records when).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { chromiumArgs, startGapSampler, stopGapSampler } from '../test/e2e/browser.ts';
+import { type BenchOutput, freePort, log, ratio, round, sleep } from './lib/common.ts';
+import { ROOT, type ServerUnderTest, startOpenCall } from './lib/processes.ts';
+
+const DOWNGRADE_DELAY_MS = 1000;
+const STEADY_GAP_MS = 3000;
+const STEP_TIMEOUT_MS = 60_000;
+const TARGET_TO_SFU_MS = 2000;
+const TARGET_GAP_MS = 500;
+
+interface DemoPage {
+  page: Page;
+  peerId: string;
+  name: string;
+}
+
+/** Builds dist/client (the SDK bundle and demo page the server serves) when missing or stale. */
+function ensureClientBundle(): void {
+  const bundle = join(ROOT, 'dist', 'client', 'opencall.js');
+  const newest = (dir: string): number =>
+    readdirSync(dir, { withFileTypes: true }).reduce((max, e) => {
+      const p = join(dir, e.name);
+      return Math.max(max, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+    }, 0);
+  if (existsSync(bundle) && statSync(bundle).mtimeMs >= newest(join(ROOT, 'src', 'client'))) return;
+  log('switch: building the client bundle (node scripts/build-client.mjs)');
+  execFileSync(process.execPath, ['scripts/build-client.mjs'], { cwd: ROOT, stdio: 'inherit' });
+}
+
+async function openPage(browser: Browser, baseUrl: string, room: string, name: string): Promise<DemoPage> {
+  const context = await browser.newContext({ viewport: { width: 960, height: 540 } });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(err.message));
+  await page.goto(`${baseUrl}/?room=${encodeURIComponent(room)}&name=${encodeURIComponent(name)}`);
+  await page
+    .waitForFunction(() => window.opencall?.state === 'connected' && window.opencall.peerId !== undefined, null, {
+      timeout: 30_000,
+    })
+    .catch((err: Error) => {
+      throw new Error(`${name} did not join: ${err.message}; page errors: ${problems.join('; ')}`);
+    });
+  const peerId = await page.evaluate(() => window.opencall.peerId as string);
+  return { page, peerId, name };
+}
+
+/** Starts the in-page watcher: when does this page decode each of `peers` over `path`, with the room settled? */
+function watch(page: Page, peers: string[], path: 'p2p' | 'sfu'): Promise<void> {
+  return page.evaluate(
+    ({ peers, path }) => {
+      type W = {
+        stop: () => void;
+        decodedAt: Record<string, number>;
+        settledAt: number | undefined;
+      };
+      const w = window as unknown as { __switch?: W };
+      w.__switch?.stop();
+      const last = new Map<string, { trackId: string; frames: number }>();
+      const state: W = { stop: () => clearInterval(timer), decodedAt: {}, settledAt: undefined };
+      let busy = false;
+      const timer = setInterval(async () => {
+        if (busy) return;
+        busy = true;
+        try {
+          const oc = window.opencall;
+          const now = Date.now();
+          for (const s of await oc.getStats()) {
+            if (s.kind !== 'video' || s.source !== 'camera' || !s.active || s.path !== path) continue;
+            if (!peers.includes(s.peerId)) continue;
+            const prev = last.get(s.peerId);
+            if (prev && prev.trackId === s.trackId && s.framesDecoded > prev.frames) {
+              state.decodedAt[s.peerId] ??= now;
+            }
+            last.set(s.peerId, { trackId: s.trackId, frames: s.framesDecoded });
+          }
+          const settled =
+            path === 'sfu' ? oc.mode === 'sfu' && oc.p2pConnectionCount === 0 : oc.mode === 'p2p' && !oc.sfuActive;
+          if (settled) state.settledAt ??= now;
+          else state.settledAt = undefined;
+        } finally {
+          busy = false;
+        }
+      }, 25);
+      w.__switch = state;
+    },
+    { peers, path },
+  );
+}
+
+interface PageTimes {
+  decodedAll: number | undefined;
+  settled: number | undefined;
+}
+
+async function readWatch(page: Page, peers: string[]): Promise<PageTimes> {
+  const s = await page.evaluate(() => {
+    const w = window as unknown as { __switch?: { decodedAt: Record<string, number>; settledAt?: number } };
+    return { decodedAt: w.__switch?.decodedAt ?? {}, settledAt: w.__switch?.settledAt };
+  });
+  const times = peers.map((p) => s.decodedAt[p]);
+  const decodedAll = times.every((t) => t !== undefined) ? Math.max(...(times as number[])) : undefined;
+  return { decodedAll, settled: s.settledAt };
+}
+
+/** Waits until every page decodes every other page over `path` (and, when `settle`, the room is settled). */
+async function waitAll(
+  pages: DemoPage[],
+  path: 'p2p' | 'sfu',
+  settle: boolean,
+  t0: number,
+): Promise<{ decodeMs: number; settledMs: number }> {
+  const others = (p: DemoPage) => pages.filter((o) => o !== p).map((o) => o.peerId);
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  for (;;) {
+    const times = await Promise.all(pages.map((p) => readWatch(p.page, others(p))));
+    const decoded = times.every((t) => t.decodedAll !== undefined);
+    const settled = times.every((t) => t.settled !== undefined);
+    if (decoded && (!settle || settled)) {
+      const decodeAt = Math.max(...times.map((t) => t.decodedAll as number));
+      const settledAt = settle ? Math.max(...times.map((t) => t.settled as number)) : decodeAt;
+      return { decodeMs: decodeAt - t0, settledMs: Math.max(decodeAt, settledAt) - t0 };
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for every page to decode over ${path}: ${JSON.stringify(times)}`);
+    }
+    await sleep(50);
+  }
+}
+
+export async function run(): Promise<BenchOutput> {
+  ensureClientBundle();
+  let server: ServerUnderTest | undefined;
+  let browser: Browser | undefined;
+  try {
+    server = await startOpenCall('switch-opencall', {
+      SFU_ENABLED: 'true',
+      MEDIASOUP_NUM_WORKERS: '1',
+      RTC_PORT: String(await freePort()),
+      RTC_LISTEN_IP: '127.0.0.1',
+      SFU_DOWNGRADE_DELAY_MS: String(DOWNGRADE_DELAY_MS),
+      STUN_URLS: '',
+    });
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: chromiumArgs,
+    });
+    const room = `bench-switch-${Date.now().toString(36)}`;
+    const pages: DemoPage[] = [];
+
+    // 1. Three pages on P2P; baseline: 3rd join → all decode P2P, and the steady-state gap.
+    log('switch: pages 1-2 join (P2P)');
+    pages.push(await openPage(browser, server.url, room, 'Ada'));
+    pages.push(await openPage(browser, server.url, room, 'Grace'));
+    const known = () => pages.map((p) => p.peerId);
+    for (const p of pages) await watch(p.page, known().filter((id) => id !== p.peerId), 'p2p');
+    await waitAll(pages, 'p2p', true, Date.now());
+    log('switch: page 3 joins (P2P)');
+    const third = await openPage(browser, server.url, room, 'Linus');
+    const t3 = Date.now();
+    pages.push(third);
+    for (const p of pages) await watch(p.page, known().filter((id) => id !== p.peerId), 'p2p');
+    const p2pJoin = await waitAll(pages, 'p2p', true, t3);
+    for (const p of pages) await startGapSampler(p.page);
+    await sleep(STEADY_GAP_MS);
+    const steadyGaps = await Promise.all(pages.map((p) => stopGapSampler(p.page)));
+    const steadyGapMs = Math.max(...steadyGaps.map((g) => g.max));
+
+    // 2. Page 4 joins: P2P → SFU.
+    log('switch: page 4 joins (P2P -> SFU)');
+    for (const p of pages) await startGapSampler(p.page);
+    const tNav4 = Date.now();
+    const fourth = await openPage(browser, server.url, room, 'Margaret');
+    const t4 = Date.now();
+    pages.push(fourth);
+    for (const p of pages) await watch(p.page, known().filter((id) => id !== p.peerId), 'sfu');
+    await startGapSampler(fourth.page);
+    const up = await waitAll(pages, 'sfu', true, t4);
+    const upGaps = await Promise.all(pages.map((p) => stopGapSampler(p.page)));
+    const upGapMs = Math.max(...upGaps.map((g) => g.max));
+
+    // 3. Pages 3 and 4 leave: SFU → P2P after the downgrade delay.
+    log('switch: pages 3-4 leave (SFU -> P2P)');
+    const staying = pages.slice(0, 2);
+    const leaving = pages.slice(2);
+    for (const p of staying) await startGapSampler(p.page);
+    for (const p of staying) await watch(p.page, staying.filter((o) => o !== p).map((o) => o.peerId), 'p2p');
+    await Promise.all(leaving.map((p) => p.page.evaluate(() => window.opencall.leave())));
+    const tLeave = Date.now();
+    const down = await waitAll(staying, 'p2p', true, tLeave);
+    const downGaps = await Promise.all(staying.map((p) => stopGapSampler(p.page)));
+    const downGapMs = Math.max(...downGaps.map((g) => g.max));
+    await Promise.all(leaving.map((p) => p.page.context().close()));
+
+    const toSfuMs = up.settledMs;
+    const toP2pMs = down.settledMs - DOWNGRADE_DELAY_MS;
+    const results = {
+      toAllSfuMs: toSfuMs,
+      toAllSfuDecodingMs: up.decodeMs,
+      toAllSfuFromNavigationMs: toSfuMs + (t4 - tNav4),
+      upLongestGapMs: upGapMs,
+      upGapsPerPageMs: upGaps.map((g) => g.max),
+      toP2pMinusDelayMs: toP2pMs,
+      toP2pDecodingMinusDelayMs: down.decodeMs - DOWNGRADE_DELAY_MS,
+      toP2pRawMs: down.settledMs,
+      downLongestGapMs: downGapMs,
+      downGapsPerPageMs: downGaps.map((g) => g.max),
+    };
+    const baseline = {
+      p2pThirdJoinMs: p2pJoin.settledMs,
+      steadyP2pLongestGapMs: steadyGapMs,
+      steadyWindowMs: STEADY_GAP_MS,
+    };
+    return {
+      name: 'switch',
+      config: {
+        pages: 4,
+        browser: 'headless Chromium via playwright-core, fake camera, fresh profile per launch',
+        helpers: 'test/e2e/browser.ts (chromiumArgs, startGapSampler/stopGapSampler)',
+        serverEnv: {
+          LOG_LEVEL: 'warn',
+          SFU_ENABLED: 'true',
+          MEDIASOUP_NUM_WORKERS: '1',
+          RTC_LISTEN_IP: '127.0.0.1',
+          SFU_DOWNGRADE_DELAY_MS: String(DOWNGRADE_DELAY_MS),
+          STUN_URLS: '',
+        },
+        downgradeDelayNote: `SFU_DOWNGRADE_DELAY_MS=${DOWNGRADE_DELAY_MS} is subtracted from the switch-back time (toP2pMinusDelayMs); toP2pRawMs includes it.`,
+      },
+      results,
+      baseline,
+      ratios: {
+        toAllSfuVsP2pJoin: ratio(toSfuMs, p2pJoin.settledMs),
+        upGapVsSteadyGap: ratio(upGapMs, steadyGapMs),
+        toP2pVsP2pJoin: ratio(toP2pMs, p2pJoin.settledMs),
+        downGapVsSteadyGap: ratio(downGapMs, steadyGapMs),
+      },
+      targets: [
+        { name: 'P2P -> SFU, 4th join to all decoding via SFU', target: `<= ${TARGET_TO_SFU_MS} ms`, value: toSfuMs, met: toSfuMs <= TARGET_TO_SFU_MS },
+        { name: 'P2P -> SFU longest framesDecoded gap', target: `<= ${TARGET_GAP_MS} ms`, value: upGapMs, met: upGapMs <= TARGET_GAP_MS },
+        { name: 'SFU -> P2P (minus delay) longest gap', target: `<= ${TARGET_GAP_MS} ms`, value: downGapMs, met: downGapMs <= TARGET_GAP_MS },
+      ],
+      table: [
+        ['switch', 'time ms', 'decoding only ms', 'longest gap ms'],
+        ['baseline: 3rd join, all decode P2P', p2pJoin.settledMs, p2pJoin.decodeMs, steadyGapMs],
+        ['P2P -> SFU (from 4th join)', toSfuMs, up.decodeMs, upGapMs],
+        [`SFU -> P2P (minus ${DOWNGRADE_DELAY_MS} ms delay)`, toP2pMs, down.decodeMs - DOWNGRADE_DELAY_MS, downGapMs],
+      ],
+      notes: [
+        '"time" = until every page decodes every remote camera over the new path AND the room is settled (sfu: mode sfu, no P2P connection; p2p: mode p2p, no SFU transport); "decoding only" drops the settled condition.',
+        `Baseline gap = longest framesDecoded gap during ${STEADY_GAP_MS / 1000} s of steady P2P with 3 pages (no switch).`,
+        `The 4th page's own page load (navigation to join) took ${t4 - tNav4} ms and is not counted.`,
+      ],
+    };
+  } finally {
+    await browser?.close().catch(() => {});
+    await server?.stop();
+  }
+}
