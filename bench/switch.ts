@@ -19,11 +19,11 @@
  * framesDecoded grew between two samples (an in-page sampler every 25 ms records when).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { chromiumArgs, startGapSampler, stopGapSampler } from '../test/e2e/browser.ts';
-import { type BenchOutput, freePort, log, ratio, round, sleep } from './lib/common.ts';
+import { type BenchOutput, CpuMeter, freePort, log, ratio, round, sleep } from './lib/common.ts';
 import { ROOT, type ServerUnderTest, startOpenCall } from './lib/processes.ts';
 
 const DOWNGRADE_DELAY_MS = 1000;
@@ -51,8 +51,94 @@ function ensureClientBundle(): void {
   execFileSync(process.execPath, ['scripts/build-client.mjs'], { cwd: ROOT, stdio: 'inherit' });
 }
 
+/**
+ * Installed before the demo's script runs: wraps window.WebSocket so that every signaling frame's
+ * type, requestId (and mode) is logged with its wall-clock time — where the switch spends its time.
+ */
+function traceWebSocket(): void {
+  type Entry = { t: number; dir: 'in' | 'out'; type: string; rid?: string | number; mode?: string };
+  const log: Entry[] = [];
+  (window as unknown as { __wslog: Entry[] }).__wslog = log;
+  const entry = (dir: 'in' | 'out', data: unknown) => {
+    if (typeof data !== 'string') return;
+    try {
+      const m = JSON.parse(data) as { type?: string; requestId?: string | number; mode?: string };
+      log.push({ t: Date.now(), dir, type: String(m.type), rid: m.requestId, mode: m.mode });
+    } catch {
+      // not JSON
+    }
+  };
+  const Native = window.WebSocket;
+  class Traced extends Native {
+    constructor(url: string | URL, protocols?: string | string[]) {
+      super(url, protocols);
+      this.addEventListener('message', (e) => entry('in', e.data));
+    }
+    override send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
+      entry('out', data);
+      super.send(data);
+    }
+  }
+  window.WebSocket = Traced;
+}
+
+type WsEntry = { t: number; dir: 'in' | 'out'; type: string; rid?: string | number; mode?: string };
+
+interface SignalingBreakdown {
+  /** ms after t0 (negative: before it). */
+  firstSfuRequestMs: number | null;
+  lastSfuReplyMs: number | null;
+  readySentMs: number | null;
+  modeSettledMs: number | null;
+  requests: number;
+  /** Sum of request → reply times: the server's share (plus loopback) of the page's critical path, at most. */
+  sumServerRttMs: number;
+  maxServerRtt: { type: string; ms: number } | null;
+}
+
+/** Reads the page's signaling trace between t0 and t1 and breaks the switch into server and client time. */
+async function signalingBreakdown(
+  page: Page,
+  t0: number,
+  t1: number,
+  readyType: 'sfu-ready' | 'p2p-ready',
+  settledMode: 'sfu' | 'p2p',
+): Promise<SignalingBreakdown> {
+  const all = await page.evaluate(() => (window as unknown as { __wslog?: WsEntry[] }).__wslog ?? []);
+  const log = all.filter((e) => e.t >= t0 - 2000 && e.t <= t1);
+  const rel = (e: WsEntry | undefined) => (e ? e.t - t0 : null);
+  const sent = new Map<string | number, WsEntry>();
+  let sum = 0;
+  let max: { type: string; ms: number } | null = null;
+  let requests = 0;
+  for (const e of log) {
+    if (e.rid === undefined) continue;
+    if (e.dir === 'out') sent.set(e.rid, e);
+    else {
+      const req = sent.get(e.rid);
+      if (!req) continue;
+      sent.delete(e.rid);
+      requests++;
+      const ms = e.t - req.t;
+      sum += ms;
+      if (!max || ms > max.ms) max = { type: req.type, ms };
+    }
+  }
+  const sfu = log.filter((e) => e.type.startsWith('sfu-') && e.type !== 'sfu-ready');
+  return {
+    firstSfuRequestMs: rel(sfu.find((e) => e.dir === 'out')),
+    lastSfuReplyMs: rel([...sfu].reverse().find((e) => e.dir === 'in')),
+    readySentMs: rel(log.find((e) => e.dir === 'out' && e.type === readyType)),
+    modeSettledMs: rel(log.find((e) => e.dir === 'in' && e.type === 'mode-changed' && e.mode === settledMode)),
+    requests,
+    sumServerRttMs: sum,
+    maxServerRtt: max,
+  };
+}
+
 async function openPage(browser: Browser, baseUrl: string, room: string, name: string): Promise<DemoPage> {
   const context = await browser.newContext({ viewport: { width: 960, height: 540 } });
+  await context.addInitScript(traceWebSocket);
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(err.message));
@@ -65,6 +151,7 @@ async function openPage(browser: Browser, baseUrl: string, room: string, name: s
       throw new Error(`${name} did not join: ${err.message}; page errors: ${problems.join('; ')}`);
     });
   const peerId = await page.evaluate(() => window.opencall.peerId as string);
+  await recordEvents(page);
   return { page, peerId, name };
 }
 
@@ -111,6 +198,59 @@ function watch(page: Page, peers: string[], path: 'p2p' | 'sfu'): Promise<void> 
   );
 }
 
+/** Records the SDK's mode-changed / ready / error events with wall-clock times, in the page. */
+function recordEvents(page: Page): Promise<void> {
+  return page.evaluate(() => {
+    const w = window as unknown as { __events?: Array<{ t: number; ev: string; v: string }> };
+    if (w.__events) return;
+    const events: Array<{ t: number; ev: string; v: string }> = [];
+    w.__events = events;
+    const oc = window.opencall;
+    events.push({ t: Date.now(), ev: 'mode', v: oc.mode });
+    oc.on('mode-changed', (e) => events.push({ t: Date.now(), ev: 'mode', v: e.mode }));
+    oc.on('ready', (e) => events.push({ t: Date.now(), ev: 'ready', v: e.path }));
+    oc.on('error', (e) => events.push({ t: Date.now(), ev: 'error', v: String(e.code ?? e.message) }));
+    oc.on('peer-joined', (e) => events.push({ t: Date.now(), ev: 'peer-joined', v: e.peerId }));
+    oc.on('peer-left', (e) => events.push({ t: Date.now(), ev: 'peer-left', v: e.peerId }));
+  });
+}
+
+type PageEvent = { t: number; ev: string; v: string };
+
+async function readEvents(page: Page): Promise<PageEvent[]> {
+  return page.evaluate(() => (window as unknown as { __events?: PageEvent[] }).__events ?? []);
+}
+
+/** Per page, ms after t0 of the first event matching (ev, v) at or after t0 (the joiner may have it at t0 already). */
+function phase(events: PageEvent[][], t0: number, ev: string, v: string): number[] {
+  return events.map((list) => {
+    const hit = list.find((e) => e.ev === ev && e.v === v && e.t >= t0 - 5000);
+    return hit ? hit.t - t0 : Number.NaN;
+  });
+}
+
+/**
+ * When the server acted on a join or leave, as the other pages saw it: for each page, the time of
+ * the last of the `ev` events about `peerIds`; the earliest page wins. Falls back to `fallback`.
+ */
+async function anchor(pages: DemoPage[], ev: 'peer-joined' | 'peer-left', peerIds: string[], fallback: number): Promise<number> {
+  const lists = await Promise.all(pages.map((p) => readEvents(p.page)));
+  const perPage = lists
+    .map((list) => peerIds.map((id) => list.find((e) => e.ev === ev && e.v === id)?.t))
+    .filter((ts) => ts.every((t) => t !== undefined))
+    .map((ts) => Math.max(...(ts as number[])));
+  return perPage.length > 0 ? Math.min(...perPage) : fallback;
+}
+
+/** Child pids of a process (the server's mediasoup worker), from /proc. */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 interface PageTimes {
   decodedAll: number | undefined;
   settled: number | undefined;
@@ -131,8 +271,7 @@ async function waitAll(
   pages: DemoPage[],
   path: 'p2p' | 'sfu',
   settle: boolean,
-  t0: number,
-): Promise<{ decodeMs: number; settledMs: number }> {
+): Promise<{ decodeAt: number; settledAt: number }> {
   const others = (p: DemoPage) => pages.filter((o) => o !== p).map((o) => o.peerId);
   const deadline = Date.now() + STEP_TIMEOUT_MS;
   for (;;) {
@@ -142,7 +281,7 @@ async function waitAll(
     if (decoded && (!settle || settled)) {
       const decodeAt = Math.max(...times.map((t) => t.decodedAll as number));
       const settledAt = settle ? Math.max(...times.map((t) => t.settled as number)) : decodeAt;
-      return { decodeMs: decodeAt - t0, settledMs: Math.max(decodeAt, settledAt) - t0 };
+      return { decodeAt, settledAt: Math.max(decodeAt, settledAt) };
     }
     if (Date.now() > deadline) {
       throw new Error(`timed out waiting for every page to decode over ${path}: ${JSON.stringify(times)}`);
@@ -177,13 +316,14 @@ export async function run(): Promise<BenchOutput> {
     pages.push(await openPage(browser, server.url, room, 'Grace'));
     const known = () => pages.map((p) => p.peerId);
     for (const p of pages) await watch(p.page, known().filter((id) => id !== p.peerId), 'p2p');
-    await waitAll(pages, 'p2p', true, Date.now());
+    await waitAll(pages, 'p2p', true);
     log('switch: page 3 joins (P2P)');
     const third = await openPage(browser, server.url, room, 'Linus');
-    const t3 = Date.now();
+    const t3 = await anchor(pages, 'peer-joined', [third.peerId], Date.now());
     pages.push(third);
     for (const p of pages) await watch(p.page, known().filter((id) => id !== p.peerId), 'p2p');
-    const p2pJoin = await waitAll(pages, 'p2p', true, t3);
+    const p2pJoinAt = await waitAll(pages, 'p2p', true);
+    const p2pJoin = { settledMs: p2pJoinAt.settledAt - t3, decodeMs: p2pJoinAt.decodeAt - t3 };
     for (const p of pages) await startGapSampler(p.page);
     await sleep(STEADY_GAP_MS);
     const steadyGaps = await Promise.all(pages.map((p) => stopGapSampler(p.page)));
@@ -191,16 +331,34 @@ export async function run(): Promise<BenchOutput> {
 
     // 2. Page 4 joins: P2P → SFU.
     log('switch: page 4 joins (P2P -> SFU)');
+    const workerPid = childPids(server.pid)[0];
+    const serverCpu = new CpuMeter(server.pid);
+    const workerCpu = workerPid !== undefined ? new CpuMeter(workerPid) : undefined;
     for (const p of pages) await startGapSampler(p.page);
     const tNav4 = Date.now();
+    serverCpu.start();
+    workerCpu?.start();
     const fourth = await openPage(browser, server.url, room, 'Margaret');
-    const t4 = Date.now();
+    const t4 = await anchor(pages, 'peer-joined', [fourth.peerId], Date.now());
     pages.push(fourth);
     for (const p of pages) await watch(p.page, known().filter((id) => id !== p.peerId), 'sfu');
     await startGapSampler(fourth.page);
-    const up = await waitAll(pages, 'sfu', true, t4);
+    const upAt = await waitAll(pages, 'sfu', true);
+    const upServerCpuPct = round(serverCpu.stop(), 1);
+    const upWorkerCpuPct = workerCpu ? round(workerCpu.stop(), 1) : null;
+    const up = { settledMs: upAt.settledAt - t4, decodeMs: upAt.decodeAt - t4 };
     const upGaps = await Promise.all(pages.map((p) => stopGapSampler(p.page)));
     const upGapMs = Math.max(...upGaps.map((g) => g.max));
+    const upEvents = await Promise.all(pages.map((p) => readEvents(p.page)));
+    const upPhases = {
+      toUpgradingMs: phase(upEvents, t4, 'mode', 'upgrading'),
+      toSfuMediaFlowingMs: phase(upEvents, t4, 'ready', 'sfu'),
+      toModeSfuMs: phase(upEvents, t4, 'mode', 'sfu'),
+      errors: upEvents.flatMap((l) => l.filter((e) => e.ev === 'error' && e.t >= t4).map((e) => e.v)),
+    };
+    const upSignaling = await Promise.all(
+      pages.map((p) => signalingBreakdown(p.page, t4, upAt.settledAt + 500, 'sfu-ready', 'sfu')),
+    );
 
     // 3. Pages 3 and 4 leave: SFU → P2P after the downgrade delay.
     log('switch: pages 3-4 leave (SFU -> P2P)');
@@ -208,11 +366,24 @@ export async function run(): Promise<BenchOutput> {
     const leaving = pages.slice(2);
     for (const p of staying) await startGapSampler(p.page);
     for (const p of staying) await watch(p.page, staying.filter((o) => o !== p).map((o) => o.peerId), 'p2p');
+    serverCpu.start();
     await Promise.all(leaving.map((p) => p.page.evaluate(() => window.opencall.leave())));
-    const tLeave = Date.now();
-    const down = await waitAll(staying, 'p2p', true, tLeave);
+    const tLeave = await anchor(staying, 'peer-left', leaving.map((p) => p.peerId), Date.now());
+    const downAt = await waitAll(staying, 'p2p', true);
+    const downServerCpuPct = round(serverCpu.stop(), 1);
+    const down = { settledMs: downAt.settledAt - tLeave, decodeMs: downAt.decodeAt - tLeave };
     const downGaps = await Promise.all(staying.map((p) => stopGapSampler(p.page)));
     const downGapMs = Math.max(...downGaps.map((g) => g.max));
+    const downEvents = await Promise.all(staying.map((p) => readEvents(p.page)));
+    const downPhases = {
+      toDowngradingMs: phase(downEvents, tLeave, 'mode', 'downgrading'),
+      toP2pMediaFlowingMs: phase(downEvents, tLeave, 'ready', 'p2p'),
+      toModeP2pMs: phase(downEvents, tLeave, 'mode', 'p2p'),
+      errors: downEvents.flatMap((l) => l.filter((e) => e.ev === 'error' && e.t >= tLeave).map((e) => e.v)),
+    };
+    const downSignaling = await Promise.all(
+      staying.map((p) => signalingBreakdown(p.page, tLeave, downAt.settledAt + 500, 'p2p-ready', 'p2p')),
+    );
     await Promise.all(leaving.map((p) => p.page.context().close()));
 
     const toSfuMs = up.settledMs;
@@ -220,7 +391,7 @@ export async function run(): Promise<BenchOutput> {
     const results = {
       toAllSfuMs: toSfuMs,
       toAllSfuDecodingMs: up.decodeMs,
-      toAllSfuFromNavigationMs: toSfuMs + (t4 - tNav4),
+      toAllSfuFromNavigationMs: upAt.settledAt - tNav4,
       upLongestGapMs: upGapMs,
       upGapsPerPageMs: upGaps.map((g) => g.max),
       toP2pMinusDelayMs: toP2pMs,
@@ -228,6 +399,17 @@ export async function run(): Promise<BenchOutput> {
       toP2pRawMs: down.settledMs,
       downLongestGapMs: downGapMs,
       downGapsPerPageMs: downGaps.map((g) => g.max),
+      upServerCpuPct,
+      upWorkerCpuPct,
+      downServerCpuPct,
+      upPhasesPerPage: upPhases,
+      downPhasesPerPage: downPhases,
+      upSignalingPerPage: upSignaling,
+      downSignalingPerPage: downSignaling,
+    };
+    const maxOf = (xs: Array<number | null>) => {
+      const ok = xs.filter((x): x is number => x !== null && Number.isFinite(x));
+      return ok.length > 0 ? Math.round(Math.max(...ok)) : 'n/a';
     };
     const baseline = {
       p2pThirdJoinMs: p2pJoin.settledMs,
@@ -268,11 +450,39 @@ export async function run(): Promise<BenchOutput> {
         ['baseline: 3rd join, all decode P2P', p2pJoin.settledMs, p2pJoin.decodeMs, steadyGapMs],
         ['P2P -> SFU (from 4th join)', toSfuMs, up.decodeMs, upGapMs],
         [`SFU -> P2P (minus ${DOWNGRADE_DELAY_MS} ms delay)`, toP2pMs, down.decodeMs - DOWNGRADE_DELAY_MS, downGapMs],
+        ['phases, slowest page (ms)', 'mode-changed 1', 'media flows (ready)', 'mode-changed 2'],
+        [
+          'P2P -> SFU: upgrading / sfu ready / sfu',
+          maxOf(upPhases.toUpgradingMs),
+          maxOf(upPhases.toSfuMediaFlowingMs),
+          maxOf(upPhases.toModeSfuMs),
+        ],
+        [
+          'SFU -> P2P: downgrading / p2p ready / p2p (raw)',
+          maxOf(downPhases.toDowngradingMs),
+          maxOf(downPhases.toP2pMediaFlowingMs),
+          maxOf(downPhases.toModeP2pMs),
+        ],
+        ['signaling, slowest page (ms)', 'first sfu request', 'ready sent', 'sum of server RTTs'],
+        [
+          'P2P -> SFU',
+          maxOf(upSignaling.map((s) => s.firstSfuRequestMs)),
+          maxOf(upSignaling.map((s) => s.readySentMs)),
+          maxOf(upSignaling.map((s) => s.sumServerRttMs)),
+        ],
+        [
+          'SFU -> P2P (raw)',
+          maxOf(downSignaling.map((s) => s.firstSfuRequestMs)),
+          maxOf(downSignaling.map((s) => s.readySentMs)),
+          maxOf(downSignaling.map((s) => s.sumServerRttMs)),
+        ],
       ],
       notes: [
         '"time" = until every page decodes every remote camera over the new path AND the room is settled (sfu: mode sfu, no P2P connection; p2p: mode p2p, no SFU transport); "decoding only" drops the settled condition.',
         `Baseline gap = longest framesDecoded gap during ${STEADY_GAP_MS / 1000} s of steady P2P with 3 pages (no switch).`,
         `The 4th page's own page load (navigation to join) took ${t4 - tNav4} ms and is not counted.`,
+        'Times start at the server\'s join / second leave, as the other pages saw it (their peer-joined / peer-left).',
+        `Server CPU during P2P -> SFU: ${upServerCpuPct} % (worker ${upWorkerCpuPct ?? 'n/a'} %); during SFU -> P2P: ${downServerCpuPct} %.`,
       ],
     };
   } finally {

@@ -740,7 +740,8 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       } else if (Date.now() >= deadline) {
         return;
       }
-      await sleep(300);
+      // Short polls: every 100 ms saved here is 100 ms less of doubled media during a switch.
+      await sleep(100);
     }
   }
 

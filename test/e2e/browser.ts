@@ -56,9 +56,13 @@ export async function launchBrowser(): Promise<BrowserHarness> {
       page.on('pageerror', (err) => problems.push(err.message));
       await page.goto(`${baseUrl}/?room=${encodeURIComponent(room)}&name=${encodeURIComponent(name)}`);
       await page
-        .waitForFunction(() => window.opencall?.state === 'connected' && window.opencall.peerId !== undefined, null, {
-          timeout: 20_000,
-        })
+        .waitForFunction(
+          () => window.opencall?.state === 'connected' && window.opencall.peerId !== undefined,
+          null,
+          {
+            timeout: 20_000,
+          },
+        )
         .catch((err) => {
           throw new Error(`${name} did not join: ${err.message}; page errors: ${problems.join('; ')}`);
         });
@@ -87,7 +91,10 @@ export function stats(page: Page): Promise<RemoteTrackStats[]> {
  */
 export async function decodesFrom(page: Page, from: string[], path: 'p2p' | 'sfu'): Promise<boolean> {
   const pick = (all: RemoteTrackStats[], peerId: string) =>
-    all.find((s) => s.peerId === peerId && s.kind === 'video' && s.source === 'camera' && s.active && s.path === path);
+    all.find(
+      (s) =>
+        s.peerId === peerId && s.kind === 'video' && s.source === 'camera' && s.active && s.path === path,
+    );
   const first = await stats(page);
   if (!from.every((p) => (pick(first, p)?.framesDecoded ?? 0) > 0)) return false;
   await page.waitForTimeout(300);
@@ -100,7 +107,11 @@ export async function decodesFrom(page: Page, from: string[], path: 'p2p' | 'sfu
 }
 
 /** Polls an async condition until it holds (or throws after timeoutMs). */
-export async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+export async function until(
+  condition: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -128,7 +139,11 @@ export async function startGapSampler(page: Page): Promise<void> {
         for (const s of await window.opencall.getStats()) {
           if (!s.active || s.kind !== 'video' || s.source !== 'camera') continue;
           const prev = last.get(s.peerId);
-          const advanced = prev ? (s.trackId !== prev.trackId ? s.framesDecoded > 0 : s.framesDecoded > prev.frames) : s.framesDecoded > 0;
+          const advanced = prev
+            ? s.trackId !== prev.trackId
+              ? s.framesDecoded > 0
+              : s.framesDecoded > prev.frames
+            : s.framesDecoded > 0;
           if (advanced) {
             if (prev && now - prev.at > state.max) {
               state.max = now - prev.at;
