@@ -9,6 +9,6 @@ export default defineConfig({
     // Media workers and Chromium are heavy on a 2-core machine: run files one or two at a time.
     maxWorkers: 2,
     pool: 'forks',
-    reporters: ['default'],
+    reporters: ['default', './test/summaryReporter.ts'],
   },
 });
