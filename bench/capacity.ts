@@ -11,15 +11,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { ClientReply, ConnectCommand } from './lib/capacityClient.ts';
-import {
-  type BenchOutput,
-  CpuMeter,
-  log,
-  processRssBytes,
-  ratio,
-  round,
-  sleep,
-} from './lib/common.ts';
+import { type BenchOutput, CpuMeter, log, processRssBytes, ratio, round, sleep } from './lib/common.ts';
 import { forkScript, type ServerUnderTest, startBareRelay, startOpenCall } from './lib/processes.ts';
 
 const PEERS = 15_000;
@@ -49,7 +41,12 @@ interface CapacityResult {
   firstErrors: string[];
 }
 
-function request(child: ChildProcess, message: unknown, type: ClientReply['type'], timeoutMs: number): Promise<ClientReply> {
+function request(
+  child: ChildProcess,
+  message: unknown,
+  type: ClientReply['type'],
+  timeoutMs: number,
+): Promise<ClientReply> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.off('message', onMessage);
@@ -106,7 +103,9 @@ async function measure(server: ServerUnderTest, label: string, addressBase: numb
     await sleep(HOLD_MS);
     const idleCpuPct = cpu.stop();
     const rssAfterHold = processRssBytes(server.pid);
-    const stats = await Promise.all(clients.map((c) => request(c.process, { cmd: 'stats' }, 'stats', 10_000)));
+    const stats = await Promise.all(
+      clients.map((c) => request(c.process, { cmd: 'stats' }, 'stats', 10_000)),
+    );
     const pings = stats.reduce((n, s) => n + (s.type === 'stats' ? s.pings : 0), 0);
     const open = stats.reduce((n, s) => n + (s.type === 'stats' ? s.open : 0), 0);
     const mb = (b: number) => round(b / 1024 / 1024, 1);
@@ -170,7 +169,11 @@ export async function run(): Promise<BenchOutput> {
         clientProcesses: CLIENT_PROCS,
         connectConcurrency: CONCURRENCY,
         holdMs: HOLD_MS,
-        serverEnv: { LOG_LEVEL: 'warn', SFU_ENABLED: 'false', HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_INTERVAL_MS) },
+        serverEnv: {
+          LOG_LEVEL: 'warn',
+          SFU_ENABLED: 'false',
+          HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_INTERVAL_MS),
+        },
         baselineEnv: { HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_INTERVAL_MS) },
         wsRateLimitPerS: 'default (2000)',
         notes:

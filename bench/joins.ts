@@ -24,7 +24,14 @@ const JOINS = 1000;
 const ROOMS = 250;
 const RATE_PER_S = 500;
 const WARMUP_JOINS = 200;
-const ROUNDS = 3;
+const ROUNDS = 5;
+/**
+ * A round whose own scheduler sent joins later than this (p99) was disturbed by something else on
+ * the machine, not by the server: it is recorded but not counted, and redone (at most MAX_REDOS
+ * times per target).
+ */
+const MAX_SEND_LAG_P99_MS = 5;
+const MAX_REDOS = 3;
 const REPLY_TIMEOUT_MS = 10_000;
 const TARGET_P99_MS = 10;
 
@@ -158,10 +165,20 @@ export async function run(): Promise<BenchOutput> {
       ['redis', onRedis],
     ] as const;
     const rounds: Record<string, RoundResult[]> = { bare: [], memory: [], redis: [] };
+    const discarded: Record<string, RoundResult[]> = { bare: [], memory: [], redis: [] };
+    let roundNo = 0;
     for (let r = 0; r < ROUNDS; r++) {
       for (const [label, server] of targets) {
-        log(`joins: round ${r + 1}/${ROUNDS}: ${label}`);
-        rounds[label]?.push(await oneRound(server, label, r));
+        for (let attempt = 0; ; attempt++) {
+          log(`joins: round ${r + 1}/${ROUNDS}: ${label}${attempt > 0 ? ` (redo ${attempt})` : ''}`);
+          const result = await oneRound(server, label, roundNo++);
+          const redos = discarded[label] ?? [];
+          if (result.sendLagP99Ms <= MAX_SEND_LAG_P99_MS || redos.length >= MAX_REDOS) {
+            rounds[label]?.push(result);
+            break;
+          }
+          redos.push(result);
+        }
       }
     }
     const base = summarize(rounds.bare ?? []);
@@ -186,14 +203,19 @@ export async function run(): Promise<BenchOutput> {
         ratePerS: RATE_PER_S,
         warmupJoins: WARMUP_JOINS,
         rounds: ROUNDS,
+        disturbedRound: `generator send lag p99 > ${MAX_SEND_LAG_P99_MS} ms: recorded under discardedRounds, redone (at most ${MAX_REDOS} per target)`,
         serverEnv: { LOG_LEVEL: 'warn', SFU_ENABLED: 'false' },
         redis: 'redis-server --save "" --appendonly no on a free port, started and killed by the benchmark',
         wsRateLimitPerS: 'default (2000)',
         logLevelNote:
           'LOG_LEVEL=warn: the default (info) logs one "peer joined" line per join, which is not measured here.',
       },
-      results: { redis: red, memory: mem },
-      baseline: base,
+      results: {
+        redis: red,
+        memory: mem,
+        discardedRounds: { redis: discarded.redis, memory: discarded.memory },
+      },
+      baseline: { ...base, discardedRounds: discarded.bare },
       ratios: {
         redisP50: ratio(red.p50Ms, base.p50Ms),
         redisP99: ratio(red.p99Ms, base.p99Ms),
@@ -209,13 +231,28 @@ export async function run(): Promise<BenchOutput> {
         },
       ],
       table: [
-        ['joins', 'p50 ms', 'p99 ms', 'max ms', 'p50 / base', 'p99 / base', 'failed', 'joins/s', 'send lag p99 ms'],
+        [
+          'joins',
+          'p50 ms',
+          'p99 ms',
+          'max ms',
+          'p50 / base',
+          'p99 / base',
+          'failed',
+          'joins/s',
+          'send lag p99 ms',
+        ],
         row('bare relay (baseline)', base),
         row('OpenCall, memory store', mem),
         row('OpenCall, Redis store', red),
       ],
       notes: [
         `${JOINS} joins over ${ROOMS} rooms at ${RATE_PER_S}/s open loop; median of ${ROUNDS} rounds; max is over all rounds.`,
+        `Rounds in which the load generator itself ran late (send lag p99 > ${MAX_SEND_LAG_P99_MS} ms: the machine, not the server) were redone: ${Object.entries(
+          discarded,
+        )
+          .map(([k, v]) => `${k} ${v.length}`)
+          .join(', ')}.`,
       ],
     };
   } finally {

@@ -110,13 +110,17 @@ class RelayLoad {
     }
     for (const peer of this.peers) {
       const reply = await joinRoom(peer.ws, peer.roomId, peer.peerId);
-      if (reply.type !== 'room-joined') throw new Error(`${peer.peerId}: join failed: ${JSON.stringify(reply)}`);
+      if (reply.type !== 'room-joined')
+        throw new Error(`${peer.peerId}: join failed: ${JSON.stringify(reply)}`);
     }
     for (const peer of this.peers) peer.ws.on('message', (data: Buffer) => this.#onMessage(peer, data));
   }
 
   #peer(ws: WebSocket, peerId: string, roomId: string): Peer {
-    const peer = { ws, peerId, roomId, seq: 0, inFlight: 0, sentInRun: 0, expect: 0 } as Omit<Peer, 'partner'>;
+    const peer = { ws, peerId, roomId, seq: 0, inFlight: 0, sentInRun: 0, expect: 0 } as Omit<
+      Peer,
+      'partner'
+    >;
     return peer as Peer;
   }
 
@@ -166,7 +170,8 @@ class RelayLoad {
   }
 
   async run(server: ServerUnderTest): Promise<RunResult> {
-    const c = (this.counters = newCounters());
+    const c = newCounters();
+    this.counters = c;
     for (const peer of this.peers) peer.sentInRun = 0;
     c.sending = true;
     for (const peer of this.peers) this.#fill(peer);
@@ -324,10 +329,25 @@ export async function run(): Promise<BenchOutput> {
           value: throughputRatio,
           met: throughputRatio !== null && throughputRatio >= TARGET_RATIO,
         },
-        { name: 'lost messages', target: '0', value: open.lost, met: open.lost === 0 && open.duplicated === 0 },
+        {
+          name: 'lost messages',
+          target: '0',
+          value: open.lost,
+          met: open.lost === 0 && open.duplicated === 0,
+        },
       ],
       table: [
-        ['relay', 'msg/s', 'p50 ms', 'p99 ms', 'lost', 'dup', 'server CPU %', 'server µs/msg', 'loadgen CPU %'],
+        [
+          'relay',
+          'msg/s',
+          'p50 ms',
+          'p99 ms',
+          'lost',
+          'dup',
+          'server CPU %',
+          'server µs/msg',
+          'loadgen CPU %',
+        ],
         ...(
           [
             ['bare relay (baseline)', base],

@@ -56,7 +56,9 @@ async function main(): Promise<number> {
       output = await mod.run();
     } catch (err) {
       failed++;
-      process.stderr.write(`\n${name}: FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.stderr.write(
+        `\n${name}: FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
       summary.push([name, '(benchmark failed)', '', '', 'ERROR']);
       continue;
     }

@@ -133,7 +133,9 @@ function udpDrops(ports: number[]): number {
 
 /** Machine-wide UDP error counters from /proc/net/snmp (for diagnosis; other processes add to them). */
 function udpErrors(): { rcvbuf: number; sndbuf: number; inErrors: number } {
-  const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+  const lines = readFileSync('/proc/net/snmp', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('Udp:'));
   const names = (lines[0] ?? '').split(/\s+/);
   const values = (lines[1] ?? '').split(/\s+/).map(Number);
   const get = (name: string) => values[names.indexOf(name)] ?? 0;
@@ -236,7 +238,9 @@ async function measureStep(host: Host, sink: Sink, consumers: number, setupMs: n
     workerCpuUsPerPacket: round(((workerCpuPct / 100) * seconds * 1e6) / Math.max(1, received), 3),
     keyFramesSent: sentB.keyFrames - sentA.keyFrames,
     projectedWorkerCpuPct: round(
-      ((workerCpuPct / 100) * seconds * 1e6) / Math.max(1, received) * ((sentPackets * consumers) / seconds) / 1e4,
+      ((((workerCpuPct / 100) * seconds * 1e6) / Math.max(1, received)) *
+        ((sentPackets * consumers) / seconds)) /
+        1e4,
       1,
     ),
     setupMs: Math.round(setupMs),
@@ -249,9 +253,14 @@ export async function run(): Promise<BenchOutput> {
   try {
     await sink.ready();
     const rtcPort = await freePort();
-    hosts.push(new Host('bare mediasoup (baseline)', forkScript('sfu-bare', 'bench/baselines/bareMediasoup.ts')));
     hosts.push(
-      new Host('OpenCall', forkScript('sfu-opencall', 'bench/lib/openCallSfuHost.ts', { RTC_PORT: String(rtcPort) })),
+      new Host('bare mediasoup (baseline)', forkScript('sfu-bare', 'bench/baselines/bareMediasoup.ts')),
+    );
+    hosts.push(
+      new Host(
+        'OpenCall',
+        forkScript('sfu-opencall', 'bench/lib/openCallSfuHost.ts', { RTC_PORT: String(rtcPort) }),
+      ),
     );
     for (const host of hosts) {
       await host.request(undefined, 'hello', 30_000);
@@ -270,7 +279,9 @@ export async function run(): Promise<BenchOutput> {
           'grown',
         );
         for (const [ssrc] of grown.ssrcs) host.ssrcs.add(ssrc);
-        log(`sfu: ${host.label}: ${grown.consumers} consumers (+${grown.ssrcs.length} streams in ${Math.round(grown.ms)} ms); measuring`);
+        log(
+          `sfu: ${host.label}: ${grown.consumers} consumers (+${grown.ssrcs.length} streams in ${Math.round(grown.ms)} ms); measuring`,
+        );
         // The machine is shared: measure REPEATS times and keep the least disturbed attempt (the one
         // that forwarded the most), as a benchmark of capacity should; every attempt is in the JSON.
         const attempts: StepResult[] = [];
@@ -288,7 +299,8 @@ export async function run(): Promise<BenchOutput> {
     const last = open[open.length - 1];
     const lastBase = base[base.length - 1];
     const cpuRatio = last && lastBase ? ratio(last.workerCpuPct, lastBase.workerCpuPct) : null;
-    const perPacketRatio = last && lastBase ? ratio(last.workerCpuUsPerPacket, lastBase.workerCpuUsPerPacket) : null;
+    const perPacketRatio =
+      last && lastBase ? ratio(last.workerCpuUsPerPacket, lastBase.workerCpuUsPerPacket) : null;
     // Overhead is judged per forwarded packet: the two hosts may forward slightly different amounts
     // when the machine is disturbed, and CPU per packet is what OpenCall could add.
     const overhead = perPacketRatio === null ? null : round(perPacketRatio - 1, 3);
@@ -324,6 +336,8 @@ export async function run(): Promise<BenchOutput> {
         opencall: ocHost.via,
         baseline: bareHost.via,
         mediasoupLogLevel: 'warn',
+        consumerCapabilities:
+          'router capabilities minus transport-cc (feedback type and transport-wide-cc header extension); REMB kept. The sink sends no transport-cc feedback, and without feedback mediasoup keeps every sent packet in webrtc::SendTimeHistory for its whole window (perf: ~17 % of worker time in webrtc:: send-side BWE, +30 % µs/packet, worker RSS 3x), which no real receiver causes.',
         routerAccessor:
           'SfuRoom has no router accessor and creates WebRtcTransports only; the PlainTransports are created on the router SfuRoom.create obtained from MediaWorkerPool.createRouter (captured by a pass-through pool).',
       },
@@ -333,14 +347,19 @@ export async function run(): Promise<BenchOutput> {
         workerCpuAt500: cpuRatio,
         workerCpuPerPacketAt500: perPacketRatio,
         ...Object.fromEntries(
-          open.map((r, i) => [`workerCpuAt${r.consumers}`, ratio(r.workerCpuPct, base[i]?.workerCpuPct ?? Number.NaN)]),
+          open.map((r, i) => [
+            `workerCpuAt${r.consumers}`,
+            ratio(r.workerCpuPct, base[i]?.workerCpuPct ?? Number.NaN),
+          ]),
         ),
       },
       targets: [
         {
           name: '500 consumers on one worker',
           target: '< 100 % of one core, every stream flowing, loss < 1 %',
-          value: last ? `${last.workerCpuPct} % (projected at full rate ${last.projectedWorkerCpuPct} %), loss ${last.lossPct} %` : null,
+          value: last
+            ? `${last.workerCpuPct} % (projected at full rate ${last.projectedWorkerCpuPct} %), loss ${last.lossPct} %`
+            : null,
           met: last
             ? last.workerCpuPct < 100 && last.streamsFlowing === last.streamsExpected && last.lossPct < 1
             : false,
@@ -395,7 +414,7 @@ export async function run(): Promise<BenchOutput> {
         'Overhead = OpenCall worker CPU per forwarded packet / baseline worker CPU per forwarded packet - 1, at 500 consumers.',
         `Each (host, step) is measured ${REPEATS} times; the attempt that forwarded the most is shown (all attempts are in the JSON).`,
         'projected CPU % = worker µs/packet x expected packets/s: what the worker needs to forward everything, whether or not it got the CPU.',
-        'Loopback caveat: the kernel work of delivering each forwarded datagram to the sink is charged to the worker\'s sendmsg, so worker µs/packet is higher than with a NIC.',
+        "Loopback caveat: the kernel work of delivering each forwarded datagram to the sink is charged to the worker's sendmsg, so worker µs/packet is higher than with a NIC.",
       ],
     };
   } finally {

@@ -4,8 +4,9 @@
  * same codec list as OpenCall's rooms, and the PlainTransport topology of bench/lib/sfuTopology.ts.
  * Runs as a child of bench/sfu.ts (IPC); MEDIASOUP_WORKER_BIN is honoured by mediasoup itself.
  */
-import * as mediasoup from 'mediasoup';
+
 import type { types as ms } from 'mediasoup';
+import * as mediasoup from 'mediasoup';
 import { serveTopology } from '../lib/sfuTopology.ts';
 
 /** The same codecs as src/sfu/mediaCodecs.ts, copied so that this script imports nothing of OpenCall. */

@@ -11,11 +11,19 @@ export const RESULTS_DIR = join(ROOT, 'bench', 'results');
 
 /** Every child this process started; killed on exit whatever happens. */
 const children = new Set<ChildProcess>();
-process.once('exit', () => {
+const killChildren = () => {
   for (const child of children) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
-});
+};
+process.once('exit', killChildren);
+// A signal would end this process without 'exit': take the servers, redis and clients along.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killChildren();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
 
 /** The environment children inherit: only what they need, so the parent's OpenCall variables never leak in. */
 export function baseEnv(): Record<string, string> {
@@ -99,7 +107,11 @@ export function spawnProcess(
   args: string[],
   env: Record<string, string> = {},
 ): Child {
-  const child = spawn(command, args, { cwd: ROOT, env: { ...baseEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...baseEnv(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return track(name, child);
 }
 
@@ -135,10 +147,14 @@ export interface ServerUnderTest extends Child {
  * discovered from outside with LOG_LEVEL=warn, which silences "Server listening at"). Defaults:
  * LOG_LEVEL=warn, SFU_ENABLED=false, HOST=127.0.0.1; `env` overrides them.
  */
-export async function startOpenCall(name: string, env: Record<string, string> = {}): Promise<ServerUnderTest> {
+export async function startOpenCall(
+  name: string,
+  env: Record<string, string> = {},
+  nodeFlags: string[] = [],
+): Promise<ServerUnderTest> {
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const child = spawnProcess(name, process.execPath, [...profileFlags(name), 'src/main.ts'], {
+    const child = spawnProcess(name, process.execPath, [...profileFlags(name), ...nodeFlags, 'src/main.ts'], {
       LOG_LEVEL: 'warn',
       SFU_ENABLED: 'false',
       HOST: '127.0.0.1',
@@ -174,12 +190,20 @@ async function waitForHealth(port: number, child: Child, timeoutMs = 30_000): Pr
 }
 
 /** The bare `ws` relay (bench/baselines/bareRelay.ts) in its own process. */
-export async function startBareRelay(name: string, env: Record<string, string> = {}): Promise<ServerUnderTest> {
+export async function startBareRelay(
+  name: string,
+  env: Record<string, string> = {},
+): Promise<ServerUnderTest> {
   const port = await freePort();
-  const child = spawnProcess(name, process.execPath, [...profileFlags(name), 'bench/baselines/bareRelay.ts'], {
-    ...env,
-    PORT: String(port),
-  });
+  const child = spawnProcess(
+    name,
+    process.execPath,
+    [...profileFlags(name), 'bench/baselines/bareRelay.ts'],
+    {
+      ...env,
+      PORT: String(port),
+    },
+  );
   await waitForPort(port, child);
   return { ...child, port, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws` };
 }

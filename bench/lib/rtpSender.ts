@@ -71,7 +71,12 @@ export class RtpSender {
   #stopAt = 0;
   readonly #filler = randomBytes(2048);
 
-  constructor(port: number, audio: { pt: number; ssrc: number }, video: { pt: number; ssrc: number }, profile = DEFAULT_PROFILE) {
+  constructor(
+    port: number,
+    audio: { pt: number; ssrc: number },
+    video: { pt: number; ssrc: number },
+    profile = DEFAULT_PROFILE,
+  ) {
     this.#port = port;
     this.#audio = audio;
     this.#video = video;
@@ -113,7 +118,8 @@ export class RtpSender {
     const elapsed = (now - this.#t0) / 1000;
     const audioDue = Math.floor(elapsed * this.#profile.audioPps);
     // Catch up at most one second's worth at once after a stall.
-    if (audioDue - this.#audioDone > this.#profile.audioPps) this.#audioDone = audioDue - this.#profile.audioPps;
+    if (audioDue - this.#audioDone > this.#profile.audioPps)
+      this.#audioDone = audioDue - this.#profile.audioPps;
     while (this.#audioDone < audioDue) {
       this.#sendAudio();
       this.#audioDone++;
@@ -143,7 +149,14 @@ export class RtpSender {
 
   #sendAudio(): void {
     const seq = this.#audioSeq++;
-    const b = this.#header(this.#audio.pt, false, seq, seq * 960, this.#audio.ssrc, 12 + this.#profile.audioPayloadBytes);
+    const b = this.#header(
+      this.#audio.pt,
+      false,
+      seq,
+      seq * 960,
+      this.#audio.ssrc,
+      12 + this.#profile.audioPayloadBytes,
+    );
     this.#filler.copy(b, 12, 0, this.#profile.audioPayloadBytes);
     this.#send(b);
     this.stats.audioPackets++;
@@ -158,7 +171,14 @@ export class RtpSender {
     const tl0 = this.#tl0++ & 0xff;
     for (let i = 0; i < count; i++) {
       const size = 12 + this.#profile.videoPayloadBytes;
-      const b = this.#header(this.#video.pt, i === count - 1, this.#videoSeq++, timestamp, this.#video.ssrc, size);
+      const b = this.#header(
+        this.#video.pt,
+        i === count - 1,
+        this.#videoSeq++,
+        timestamp,
+        this.#video.ssrc,
+        size,
+      );
       // VP8 payload descriptor: X=1, S on the first packet of the frame, PID=0; I, L, T present.
       b[12] = 0x80 | (i === 0 ? 0x10 : 0);
       b[13] = 0xe0;

@@ -70,11 +70,29 @@ export function producerRtpParameters(kind: 'audio' | 'video', spec: StreamSpec)
       };
 }
 
+/**
+ * What the consumers declare they can receive: the router's capabilities without transport-cc.
+ * The sink never sends transport-wide feedback, and without feedback mediasoup's send-side history
+ * (webrtc::SendTimeHistory) keeps every packet for its whole window: a cost (and memory) that no
+ * real receiver causes. REMB stays, so bandwidth estimation runs in its light form.
+ */
+export function consumerRtpCapabilities(router: ms.Router): ms.RtpCapabilities {
+  const caps = router.rtpCapabilities;
+  return {
+    codecs: (caps.codecs ?? []).map((c) => ({
+      ...c,
+      rtcpFeedback: (c.rtcpFeedback ?? []).filter((fb) => fb.type !== 'transport-cc'),
+    })),
+    headerExtensions: (caps.headerExtensions ?? []).filter((h) => !h.uri.includes('transport-wide-cc')),
+  };
+}
+
 /** Serves the IPC protocol above for one router; `close` runs on the close command. */
 export function serveTopology(router: ms.Router, workerPid: number, via: string, close: () => void): void {
   let audio: ms.Producer | undefined;
   let video: ms.Producer | undefined;
   const consumerTransports: ms.PlainTransport[] = [];
+  const consumerCaps = consumerRtpCapabilities(router);
 
   const reply = (r: HostReply) => process.send?.(r);
 
@@ -91,7 +109,7 @@ export function serveTopology(router: ms.Router, workerPid: number, via: string,
       if (!producer) throw new Error('setup first');
       const consumer = await transport.consume({
         producerId: producer.id,
-        rtpCapabilities: router.rtpCapabilities,
+        rtpCapabilities: consumerCaps,
         paused: true,
       });
       await consumer.resume();
@@ -118,7 +136,13 @@ export function serveTopology(router: ms.Router, workerPid: number, via: string,
             kind: 'video',
             rtpParameters: producerRtpParameters('video', command.video),
           });
-          reply({ type: 'ready', workerPid, producerPort: transport.tuple.localPort, routerId: router.id, via });
+          reply({
+            type: 'ready',
+            workerPid,
+            producerPort: transport.tuple.localPort,
+            routerId: router.id,
+            via,
+          });
         } else if (command.cmd === 'grow') {
           const t0 = performance.now();
           const ssrcs: Array<[number, 'audio' | 'video']> = [];
@@ -136,7 +160,11 @@ export function serveTopology(router: ms.Router, workerPid: number, via: string,
         } else if (command.cmd === 'producer-stats') {
           const count = async (p: ms.Producer | undefined) =>
             p ? (await p.getStats()).reduce((n, s) => n + s.packetCount, 0) : 0;
-          reply({ type: 'producer-stats', audioPackets: await count(audio), videoPackets: await count(video) });
+          reply({
+            type: 'producer-stats',
+            audioPackets: await count(audio),
+            videoPackets: await count(video),
+          });
         } else if (command.cmd === 'close') {
           close();
           setTimeout(() => process.exit(0), 100);

@@ -1,7 +1,11 @@
 import WebSocket from 'ws';
 
 /** Opens a client socket (no compression, as browsers negotiate none with OpenCall). */
-export function openSocket(url: string, options: WebSocket.ClientOptions = {}, timeoutMs = 10_000): Promise<WebSocket> {
+export function openSocket(
+  url: string,
+  options: WebSocket.ClientOptions = {},
+  timeoutMs = 10_000,
+): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs, ...options });
     const onError = (err: Error) => {
@@ -68,7 +72,11 @@ export function joinFrame(roomId: string, peerId: string, requestId: string): st
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; rejects on the first failure. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const lane = async () => {
