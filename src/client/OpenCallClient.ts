@@ -122,7 +122,11 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       setPreferredPath: (path) => this.#registry.setPreferred(path),
       waitForPath: (path, isCurrent) => this.#waitForPath(path, isCurrent),
       sendReady: (path) => this.#sendReady(path),
-      modeChanged: (mode, previousMode) => this.emit('mode-changed', { mode, previousMode }),
+      modeChanged: (mode, previousMode) => {
+        // The old path only has to hold until the new one flows: spend less CPU on it meanwhile.
+        this.#mesh?.setCameraReduced(mode === 'upgrading');
+        this.emit('mode-changed', { mode, previousMode });
+      },
       switched: (mode, path) => {
         this.#log('switched to', path, 'in mode', mode);
         this.emit('ready', { mode, path });

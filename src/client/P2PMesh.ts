@@ -247,6 +247,29 @@ export class P2PMesh {
     link.received.clear();
   }
 
+  /**
+   * While the room moves to the SFU, every page encodes its camera once more (for the SFU) on top of
+   * one encoding per P2P link. Sending the outgoing P2P camera at a quarter of the pixels for those
+   * few seconds frees the CPU the switch needs; the SFU path takes over at full quality.
+   */
+  setCameraReduced(reduced: boolean): void {
+    for (const link of this.#links.values()) {
+      const sender = link.senders.get('camera')?.sender;
+      if (!sender || link.closed) continue;
+      const parameters = sender.getParameters();
+      const base = SEND_ENCODINGS.camera?.[0];
+      if (!parameters.encodings?.length) continue;
+      parameters.encodings = parameters.encodings.map((e) => ({
+        ...e,
+        scaleResolutionDownBy: reduced ? 2 : 1,
+        ...(base?.maxBitrate
+          ? { maxBitrate: reduced ? Math.round(base.maxBitrate / 3) : base.maxBitrate }
+          : {}),
+      }));
+      sender.setParameters(parameters).catch((err) => this.#o.log('p2p: setParameters failed', errText(err)));
+    }
+  }
+
   /** Closes every connection (the mesh stays usable: ensure() opens new ones). */
   closeAll(): void {
     for (const timer of this.#timers.values()) clearTimeout(timer);

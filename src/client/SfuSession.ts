@@ -195,11 +195,13 @@ export class SfuSession {
       'sfu-joined',
     );
     this.#assertOpen();
+    // Producing starts at once and in parallel with the receive side: the other peers can only
+    // switch once our producers exist, so they are the critical path of the room's switch.
     this.#recvTransport = this.#createTransport('recv');
-    await this.#recvTransport;
     const producing = this.#enqueue(async () => {
-      for (const source of [...this.#local.keys()]) await this.#syncProducer(source);
+      await Promise.all([...this.#local.keys()].map((source) => this.#syncProducer(source)));
     });
+    await this.#recvTransport;
     await Promise.all([producing, ...joined.producers.map((p) => this.#consume(p))]);
     this.#assertOpen();
     this.#ready = true;
