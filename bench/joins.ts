@@ -10,14 +10,9 @@
  * the three targets alternating; reported figures are the median over rounds.
  */
 import type WebSocket from 'ws';
+import type { RedisServerHandle } from '../test/helpers/redisServer.ts';
 import { type BenchOutput, log, median, percentiles, ratio, round, sleep } from './lib/common.ts';
-import {
-  type RedisHandle,
-  type ServerUnderTest,
-  startBareRelay,
-  startOpenCall,
-  startRedis,
-} from './lib/processes.ts';
+import { type ServerUnderTest, startBareRelay, startOpenCall, startRedis } from './lib/processes.ts';
 import { joinFrame, mapLimit, openSocket } from './lib/ws.ts';
 
 const JOINS = 1000;
@@ -149,7 +144,7 @@ function summarize(rounds: RoundResult[]) {
 }
 
 export async function run(): Promise<BenchOutput> {
-  let redis: RedisHandle | undefined;
+  let redis: RedisServerHandle | undefined;
   const servers: ServerUnderTest[] = [];
   try {
     redis = await startRedis();

@@ -41,23 +41,7 @@ export function machineInfo(): { cpus: number; model: string; node: string; os: 
   };
 }
 
-/** A TCP port nothing listens on right now (probed on 127.0.0.1). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') {
-        server.close();
-        reject(new Error('could not read the probed port'));
-        return;
-      }
-      server.close(() => resolve(address.port));
-    });
-  });
-}
+export { freePort } from '../../test/helpers/redisServer.ts';
 
 /** Nearest-rank percentile of an already sorted array (p in 0..100). */
 export function percentileSorted(sorted: ArrayLike<number>, p: number): number {

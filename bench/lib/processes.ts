@@ -208,28 +208,8 @@ export async function startBareRelay(
   return { ...child, port, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws` };
 }
 
-export interface RedisHandle {
-  url: string;
-  port: number;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-/** A private redis-server on a free port, without persistence; stop() kills it. */
-export async function startRedis(): Promise<RedisHandle> {
-  const port = await freePort();
-  const child = spawnProcess('redis-server', 'redis-server', [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--dir',
-    tmpdir(),
-  ]);
-  await waitForPort(port, child, 10_000);
-  return { url: `redis://127.0.0.1:${port}`, port, pid: child.pid, stop: () => child.stop(5000) };
-}
+/**
+ * A private redis-server on a free port, without persistence: the test suite's helper, so the
+ * benchmark and the tests start Redis the same way (and honour REDIS_URL the same way).
+ */
+export { startRedisServer as startRedis } from '../../test/helpers/redisServer.ts';

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ServerMessage } from '../../src/protocol/index.ts';
 import { startRedisServer } from '../helpers/redisServer.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { TestClient } from '../helpers/wsClient.ts';
@@ -131,6 +132,12 @@ describe.each(stores)('signaling over /ws ($name store)', (store) => {
     expect(await b.next('ice-candidate')).toMatchObject({ fromPeerId: 'a', toPeerId: 'b', candidate });
     a.send({ type: 'ice-candidate', toPeerId: 'b', candidate: null });
     expect((await b.next('ice-candidate')).candidate).toBeNull();
+    // Awkward characters survive the hand-written relay frame, and every frame is a valid message.
+    const awkward = { candidate: 'candidate:"q\\u00e9 \u2028 \n', sdpMid: null, sdpMLineIndex: null };
+    a.send({ type: 'ice-candidate', toPeerId: 'b', candidate: awkward });
+    const relayed = await b.next('ice-candidate');
+    expect(relayed.candidate).toEqual(awkward);
+    for (const m of [offer, relayed]) expect(ServerMessage.safeParse(m).success).toBe(true);
 
     // c saw nothing of it: a ping round trip proves everything before it has been processed.
     await c.request({ type: 'ping' });
