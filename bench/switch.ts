@@ -23,7 +23,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { chromiumArgs, startGapSampler, stopGapSampler } from '../test/e2e/browser.ts';
+import { chromiumArgs, openDemoPage, startGapSampler, stopGapSampler } from '../test/e2e/browser.ts';
 import {
   type BenchOutput,
   CpuMeter,
@@ -169,25 +169,11 @@ async function openPage(
   name: string,
   light: boolean,
 ): Promise<DemoPage> {
-  const context = await browser.newContext({ viewport: { width: 960, height: 540 } });
-  await context.addInitScript(traceWebSocket);
-  if (light) await context.addInitScript(lightCamera);
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('pageerror', (err) => problems.push(err.message));
-  await page.goto(`${baseUrl}/?room=${encodeURIComponent(room)}&name=${encodeURIComponent(name)}`);
-  await page
-    .waitForFunction(
-      () => window.opencall?.state === 'connected' && window.opencall.peerId !== undefined,
-      null,
-      {
-        timeout: 30_000,
-      },
-    )
-    .catch((err: Error) => {
-      throw new Error(`${name} did not join: ${err.message}; page errors: ${problems.join('; ')}`);
-    });
-  const peerId = await page.evaluate(() => window.opencall.peerId as string);
+  const { page, peerId } = await openDemoPage(browser, baseUrl, room, name, {
+    viewport: { width: 960, height: 540 },
+    initScripts: light ? [traceWebSocket, lightCamera] : [traceWebSocket],
+    timeoutMs: 30_000,
+  });
   await recordEvents(page);
   return { page, peerId, name };
 }

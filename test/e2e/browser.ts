@@ -50,35 +50,52 @@ export async function launchBrowser(): Promise<BrowserHarness> {
   return {
     browser,
     async open(baseUrl, room, name) {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
-      const page = await context.newPage();
-      const problems: string[] = [];
-      page.on('pageerror', (err) => problems.push(err.message));
-      await page.goto(`${baseUrl}/?room=${encodeURIComponent(room)}&name=${encodeURIComponent(name)}`);
-      await page
-        .waitForFunction(
-          () => window.opencall?.state === 'connected' && window.opencall.peerId !== undefined,
-          null,
-          {
-            timeout: 20_000,
-          },
-        )
-        .catch((err) => {
-          throw new Error(`${name} did not join: ${err.message}; page errors: ${problems.join('; ')}`);
-        });
-      const peerId = await page.evaluate(() => window.opencall.peerId as string);
-      return {
-        page,
-        context,
-        name,
-        peerId,
-        close: () => context.close(),
-      };
+      const { page, context, peerId } = await openDemoPage(browser, baseUrl, room, name);
+      return { page, context, name, peerId, close: () => context.close() };
     },
     async close() {
       await browser.close();
     },
   };
+}
+
+export interface OpenDemoPageOptions {
+  viewport?: { width: number; height: number };
+  /** Scripts to run in the page before its own (addInitScript), e.g. instrumentation. */
+  initScripts?: Array<() => void>;
+  timeoutMs?: number;
+}
+
+/**
+ * A fresh page (own context, so own fake camera and storage) on the demo, joined to `room` as
+ * `name`: the demo joins by itself when the URL names the room and the name.
+ */
+export async function openDemoPage(
+  browser: Browser,
+  baseUrl: string,
+  room: string,
+  name: string,
+  options: OpenDemoPageOptions = {},
+): Promise<{ page: Page; context: BrowserContext; peerId: string }> {
+  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1280, height: 720 } });
+  for (const script of options.initScripts ?? []) await context.addInitScript(script);
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(err.message));
+  await page.goto(`${baseUrl}/?room=${encodeURIComponent(room)}&name=${encodeURIComponent(name)}`);
+  await page
+    .waitForFunction(
+      () => window.opencall?.state === 'connected' && window.opencall.peerId !== undefined,
+      null,
+      {
+        timeout: options.timeoutMs ?? 20_000,
+      },
+    )
+    .catch((err: Error) => {
+      throw new Error(`${name} did not join: ${err.message}; page errors: ${problems.join('; ')}`);
+    });
+  const peerId = await page.evaluate(() => window.opencall.peerId as string);
+  return { page, context, peerId };
 }
 
 export function stats(page: Page): Promise<RemoteTrackStats[]> {
