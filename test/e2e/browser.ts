@@ -137,7 +137,8 @@ export async function until(
 }
 
 /**
- * Starts a sampler in the page: every 50 ms it reads the active camera track of every remote peer
+ * Starts a sampler in the page: every 100 ms (getStats is not free: sampling faster slows the very
+ * pages it measures) it reads the active camera track of every remote peer
  * and records the longest time between two increases of framesDecoded (a new track counts as an
  * increase once it has decoded a frame). The gap the app would see as a frozen picture.
  */
@@ -175,7 +176,7 @@ export async function startGapSampler(page: Page): Promise<void> {
       } finally {
         busy = false;
       }
-    }, 50);
+    }, 100);
     w.__gap = state;
   });
 }
