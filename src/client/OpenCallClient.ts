@@ -5,6 +5,7 @@ import type {
   ServerMessage,
   ServerMessageOf,
 } from '../protocol/index.ts';
+import { loadDevice } from './deviceCache.ts';
 import { Emitter } from './Emitter.ts';
 import { ModeSwitcher } from './ModeSwitcher.ts';
 import { P2PMesh, type P2PTrack } from './P2PMesh.ts';
@@ -382,6 +383,10 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     this.#mesh = this.#createMesh(reply.peerId);
 
     this.#syncPeers(reply.peers, rejoin);
+    // Load the mediasoup Device now, while nothing waits for it: a later switch to the SFU needs it.
+    if (reply.routerRtpCapabilities !== undefined) {
+      loadDevice(reply.routerRtpCapabilities).catch((err) => this.#log('device preload failed:', err));
+    }
     this.#switcher.joined(reply.connectionMode, reply.routerRtpCapabilities);
     return {
       roomId: reply.roomId,

@@ -1,4 +1,4 @@
-import { Device } from 'mediasoup-client';
+import type { Device } from 'mediasoup-client';
 import type {
   BuiltinHandlerName,
   Consumer,
@@ -8,6 +8,7 @@ import type {
   Transport,
 } from 'mediasoup-client/types';
 import type { ProducerInfo, ServerMessage, ServerMessageOf, ServerMessageType } from '../protocol/index.ts';
+import { loadDevice } from './deviceCache.ts';
 import type { OutgoingClientMessage } from './Signaling.ts';
 import { isScreenSource } from './sources.ts';
 import type { TrackCandidate } from './TrackRegistry.ts';
@@ -186,8 +187,7 @@ export class SfuSession {
     if (routerRtpCapabilities === undefined || routerRtpCapabilities === null) {
       throw new OpenCallError('SFU_FAILED', 'The server sent no router RTP capabilities');
     }
-    const device = this.#o.handlerName ? new Device({ handlerName: this.#o.handlerName }) : new Device();
-    await device.load({ routerRtpCapabilities: routerRtpCapabilities as never });
+    const device = await loadDevice(routerRtpCapabilities, this.#o.handlerName);
     this.#assertOpen();
     this.#device = device;
     const joined = await this.#o.request(
@@ -199,7 +199,9 @@ export class SfuSession {
     // switch once our producers exist, so they are the critical path of the room's switch.
     this.#recvTransport = this.#createTransport('recv');
     const producing = this.#enqueue(async () => {
-      await Promise.all([...this.#local.keys()].map((source) => this.#syncProducer(source)));
+      // Video first: its consumers also wait for a key frame, the longest step of a switch.
+      const sources = [...this.#local.keys()].sort((a, b) => Number(b === 'camera') - Number(a === 'camera'));
+      await Promise.all(sources.map((source) => this.#syncProducer(source)));
     });
     await this.#recvTransport;
     await Promise.all([producing, ...joined.producers.map((p) => this.#consume(p))]);

@@ -58,12 +58,15 @@ export class ConnectionManager implements RoomMediaController {
   readonly #createSfuRoom: (roomId: string) => Promise<SfuRoomApi>;
   readonly #rooms = new Map<string, RoomMedia>();
   #closed = false;
+  #defaultRtpCapabilities: unknown;
+  readonly #baseLogger: Logger;
 
   constructor(options: ConnectionManagerOptions) {
     this.#config = options.sfuConfig;
     this.#pool = options.pool;
     this.#messenger = options.messenger;
     this.#logger = options.logger.child({ component: 'ConnectionManager' });
+    this.#baseLogger = options.logger;
     this.#createSfuRoom =
       options.createSfuRoom ??
       ((roomId) => {
@@ -77,8 +80,30 @@ export class ConnectionManager implements RoomMediaController {
     return this.#rooms.get(roomId)?.mode ?? 'p2p';
   }
 
+  /**
+   * The room's router capabilities, or, for a room without a router, the capabilities every router
+   * of this server will have (same codecs, same mediasoup): clients load their Device with them
+   * ahead of a switch, which takes that step off the switch's critical path.
+   */
   routerRtpCapabilities(roomId: string): unknown {
-    return this.#rooms.get(roomId)?.sfu?.rtpCapabilities;
+    return this.#rooms.get(roomId)?.sfu?.rtpCapabilities ?? this.#defaultRtpCapabilities;
+  }
+
+  /** Learns the capabilities routers get from a throw-away router, once the pool runs. */
+  async prepare(): Promise<void> {
+    if (!this.#pool?.available || this.#defaultRtpCapabilities) return;
+    try {
+      const probe = await SfuRoom.create({
+        roomId: '(capabilities probe)',
+        pool: this.#pool,
+        sfuConfig: this.#config,
+        logger: this.#baseLogger,
+      });
+      this.#defaultRtpCapabilities = probe.rtpCapabilities;
+      probe.close();
+    } catch (err) {
+      this.#logger.warn({ err }, 'could not learn router capabilities ahead of time');
+    }
   }
 
   producersOf(roomId: string, peerId: string): ProducerInfo[] {

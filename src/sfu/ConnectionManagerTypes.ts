@@ -36,6 +36,7 @@ export interface SfuStatus {
 /** What signaling and REST need from the per-room mode state machine. */
 export interface RoomMediaController {
   modeOf(roomId: string): ConnectionMode;
+  /** The room's router capabilities; for a P2P room, those its router would have (undefined without SFU). */
   routerRtpCapabilities(roomId: string): unknown;
   /**
    * Called before the joiner gets room-joined, with the count including it: a transition that this

@@ -23,5 +23,7 @@ export async function createMediaController(
       );
     }
   }
-  return new ConnectionManager({ sfuConfig: config.sfu, pool, messenger, logger });
+  const manager = new ConnectionManager({ sfuConfig: config.sfu, pool, messenger, logger });
+  await manager.prepare();
+  return manager;
 }

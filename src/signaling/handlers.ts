@@ -81,6 +81,7 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg) => {
   await ctx.media.peerJoining(room, self.peerId, ctx.registry.countIn(room.roomId));
 
   const mode = ctx.media.modeOf(room.roomId);
+  const routerRtpCapabilities = ctx.media.routerRtpCapabilities(room.roomId);
   const peers: PeerInfo[] = joined.others.map((p) => ({
     peerId: p.peerId,
     displayName: p.displayName,
@@ -95,7 +96,7 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg) => {
         peers,
         iceServers: ctx.config.iceServers,
         connectionMode: mode,
-        ...(mode !== 'p2p' ? { routerRtpCapabilities: ctx.media.routerRtpCapabilities(room.roomId) } : {}),
+        ...(routerRtpCapabilities !== undefined ? { routerRtpCapabilities } : {}),
       },
       msg.requestId,
     ),
