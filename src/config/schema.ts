@@ -45,7 +45,6 @@ const url = (protocols: RegExp, what: string) =>
 
 export const EnvSchema = z
   .object({
-    NODE_ENV: str(),
     PORT: int(defaults.PORT, 0, 65535),
     HOST: z.preprocess(emptyToUndefined, z.string().default(defaults.HOST)),
     LOG_LEVEL: z.preprocess(
