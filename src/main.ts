@@ -17,12 +17,22 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const app = await buildApp(config, { logger });
   await app.listen({ port: config.port, host: config.host });
-  logger.info({ store: app.rooms.store.kind, sfu: app.media.status() }, 'opencall ready');
+  const sfu = app.media.status();
+  logger.info(
+    {
+      store: app.rooms.store.kind,
+      sfu: { health: sfu.health, workers: sfu.workers, candidates: sfu.candidates, reason: sfu.reason },
+    },
+    'opencall ready',
+  );
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    // Before anything else: workers that exit from here on (a Ctrl+C reaches them too) are not
+    // crashes, so clients hear server-shutdown first, not SFU_WORKER_DIED.
+    app.media.beginShutdown();
     logger.info({ signal }, 'shutting down');
     const force = setTimeout(() => {
       logger.error('shutdown timed out; exiting');

@@ -4,18 +4,22 @@ import { EnhancedEventEmitter } from 'mediasoup/extras';
 import type { SfuConfig } from '../src/config/Config.ts';
 import type { Logger } from '../src/logger.ts';
 import { ProtocolError } from '../src/protocol/errors.ts';
+import { advertisedAddresses, type ListenPlan, listenInfosFor } from './ListenPlan.ts';
 import type {
+  AdvertisedCandidate,
   MediaWorkerPoolApi,
   MediaWorkerPoolDump,
   MediaWorkerPoolEvents,
   MediaWorkerPoolOptions,
+  PoolStatus,
   WorkerLoad,
   WorkerResourceUsageEntry,
   WorkerSlotDump,
   WorkerSlotState,
 } from './MediaWorkerPoolTypes.ts';
+import { resolveListenPlan } from './resolveListenPlan.ts';
 
-const MAX_BACKOFF_MS = 5_000;
+const DEFAULT_MAX_BACKOFF_MS = 30_000;
 /** Startup errors that no retry can fix: no binary, not executable, settings the worker refuses. */
 const PERMANENT_START_ERROR = /ENOENT|EACCES|ENOEXEC|wrong settings/;
 
@@ -54,7 +58,10 @@ export class MediaWorkerPool
   readonly #logger: Logger;
   /** The logger as given, for mediasoup's own lines (a child of #logger would repeat `component`). */
   readonly #rootLogger: Logger;
-  readonly #options: Required<Omit<MediaWorkerPoolOptions, 'workerBin'>> & { workerBin?: string };
+  readonly #options: Required<Omit<MediaWorkerPoolOptions, 'workerBin' | 'listenPlan'>> & {
+    workerBin?: string;
+  };
+  readonly #plan: ListenPlan;
   readonly #slots: WorkerSlot[];
   readonly #routerSlots = new Map<string, WorkerSlot>();
   #closed = false;
@@ -67,20 +74,31 @@ export class MediaWorkerPool
     logger: Logger,
     options: MediaWorkerPoolOptions = {},
   ): Promise<MediaWorkerPool> {
-    const pool = new MediaWorkerPool(sfuConfig, logger, options);
+    const plan =
+      options.listenPlan ??
+      (sfuConfig.enabled
+        ? await resolveListenPlan(sfuConfig, logger.child({ component: 'MediaWorkerPool' }))
+        : { addresses: [], source: 'listen-ip' as const, warnings: [] });
+    const pool = new MediaWorkerPool(sfuConfig, logger, options, plan);
     await pool.#start();
     return pool;
   }
 
-  private constructor(sfuConfig: SfuConfig, logger: Logger, options: MediaWorkerPoolOptions) {
+  private constructor(
+    sfuConfig: SfuConfig,
+    logger: Logger,
+    options: MediaWorkerPoolOptions,
+    plan: ListenPlan,
+  ) {
     super();
     this.#config = sfuConfig;
+    this.#plan = plan;
     this.#rootLogger = logger;
     this.#logger = logger.child({ component: 'MediaWorkerPool' });
     this.#options = {
       replaceDeadWorkers: options.replaceDeadWorkers ?? true,
-      maxRestartAttempts: options.maxRestartAttempts ?? 8,
       restartBackoffMs: options.restartBackoffMs ?? 200,
+      maxRestartBackoffMs: options.maxRestartBackoffMs ?? DEFAULT_MAX_BACKOFF_MS,
       captureMediasoupLogs: options.captureMediasoupLogs ?? true,
       ...(options.workerBin !== undefined ? { workerBin: options.workerBin } : {}),
     };
@@ -163,6 +181,40 @@ export class MediaWorkerPool
     return this.#routerSlots.get(router.id)?.webRtcServer;
   }
 
+  get listenPlan(): ListenPlan {
+    return this.#plan;
+  }
+
+  transportListenInfos(): ms.TransportListenInfo[] {
+    const range = this.#config.rtcPortRange;
+    return range
+      ? listenInfosFor(this.#plan, { portRange: range })
+      : listenInfosFor(this.#plan, { port: this.#config.rtcPort });
+  }
+
+  status(): PoolStatus {
+    const up = this.runningWorkers;
+    const total = this.#slots.length;
+    const health = !this.available ? 'unavailable' : up < total ? 'degraded' : 'available';
+    return {
+      health,
+      reason: this.unavailableReason,
+      up,
+      total,
+      down: this.#slots
+        .filter((slot) => slot.state !== 'running')
+        .map((slot) => ({
+          index: slot.index,
+          state: slot.state,
+          port: slot.port,
+          reason: slot.lastError,
+          attempts: slot.attempts,
+        })),
+      candidates: this.#candidates(),
+      addressSource: this.#plan.source,
+    };
+  }
+
   getWorkerIndex(router: ms.Router): number | undefined {
     return this.#routerSlots.get(router.id)?.index;
   }
@@ -231,14 +283,7 @@ export class MediaWorkerPool
       return;
     }
     if (this.#options.captureMediasoupLogs) this.#captureMediasoupLogs();
-    if (this.#config.listenIp === '0.0.0.0' || this.#config.listenIp === '::') {
-      if (!this.#config.announcedIp) {
-        this.#logger.warn(
-          { listenIp: this.#config.listenIp },
-          'RTC_LISTEN_IP is a wildcard and ANNOUNCED_IP is unset: ICE candidates will not be reachable',
-        );
-      }
-    }
+    for (const warning of this.#plan.warnings) this.#logger.warn({ listen: this.#plan.source }, warning);
 
     await Promise.all(this.#slots.map((slot) => this.#startSlot(slot)));
 
@@ -258,16 +303,21 @@ export class MediaWorkerPool
       for (const slot of this.#slots) this.#scheduleRestart(slot);
       return;
     }
+    const candidates = this.#candidates();
     this.#logger.info(
       {
         running,
         configured: this.#slots.length,
         mode: this.usesWebRtcServer ? 'webrtcserver' : 'portrange',
-        ports: this.usesWebRtcServer
-          ? this.#slots.map((s) => s.port)
-          : [this.#config.rtcPortRange?.min, this.#config.rtcPortRange?.max],
+        listen: this.#plan.source,
+        candidates,
       },
-      'media worker pool started',
+      `media worker pool started; clients will be given ${candidates
+        .map(
+          (c) =>
+            `${c.address}:${typeof c.port === 'number' ? c.port : `${c.port.min}-${c.port.max}`}/${c.protocol}`,
+        )
+        .join(', ')}`,
     );
     // Some slots failed at startup while others run: keep trying those in the background.
     for (const slot of this.#slots) {
@@ -280,20 +330,17 @@ export class MediaWorkerPool
     slot.attempts++;
     let worker: ms.Worker | undefined;
     try {
-      worker = await mediasoup.createWorker({
-        logLevel: this.#config.logLevel,
-        ...(this.#options.workerBin !== undefined ? { workerBin: this.#options.workerBin } : {}),
-        appData: { workerIndex: slot.index },
-      });
+      worker = await withoutSignalHandlers(() =>
+        mediasoup.createWorker({
+          logLevel: this.#config.logLevel,
+          ...(this.#options.workerBin !== undefined ? { workerBin: this.#options.workerBin } : {}),
+          appData: { workerIndex: slot.index },
+        }),
+      );
       let webRtcServer: ms.WebRtcServer | undefined;
       if (slot.port !== undefined) {
-        const listen = { ip: this.#config.listenIp, port: slot.port };
-        const announced = this.#config.announcedIp ? { announcedAddress: this.#config.announcedIp } : {};
         webRtcServer = await worker.createWebRtcServer({
-          listenInfos: [
-            { protocol: 'udp', ...listen, ...announced },
-            { protocol: 'tcp', ...listen, ...announced },
-          ],
+          listenInfos: listenInfosFor(this.#plan, { port: slot.port }),
         });
       }
       if (this.#closed) {
@@ -368,20 +415,22 @@ export class MediaWorkerPool
 
   #scheduleRestart(slot: WorkerSlot, delayMs?: number): void {
     if (this.#closed || slot.restartTimer) return;
-    if (slot.attempts >= this.#options.maxRestartAttempts) {
+    const error = slot.lastError ?? '';
+    if (PERMANENT_START_ERROR.test(error)) {
+      // No binary, or settings the worker refuses: every further try would fail the same way.
       slot.state = 'failed';
-      const error = slot.lastError ?? 'unknown error';
-      this.#logger.error(
-        { workerIndex: slot.index, attempts: slot.attempts, err: error },
-        'giving up on media worker slot',
-      );
+      this.#logger.error({ workerIndex: slot.index, err: error }, 'media worker slot cannot start');
       this.safeEmit('workerfailed', { workerIndex: slot.index, error });
       return;
     }
+    // A passing cause (the port still held by another process, say): keep trying while we run.
     slot.state = 'restarting';
     const delay =
       delayMs ??
-      Math.min(MAX_BACKOFF_MS, this.#options.restartBackoffMs * 2 ** Math.max(0, slot.attempts - 1));
+      Math.min(
+        this.#options.maxRestartBackoffMs,
+        this.#options.restartBackoffMs * 2 ** Math.min(20, Math.max(0, slot.attempts - 1)),
+      );
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = undefined;
       void this.#startSlot(slot).then((ok) => {
@@ -468,6 +517,15 @@ export class MediaWorkerPool
     return base;
   }
 
+  /** The plan's addresses on each slot's port (or the port range). */
+  #candidates(): AdvertisedCandidate[] {
+    const range = this.#config.rtcPortRange;
+    const ports = range
+      ? [{ min: range.min, max: range.max }]
+      : this.#slots.map((s) => s.port).filter((p): p is number => p !== undefined);
+    return advertisedAddresses(this.#plan).flatMap((a) => ports.map((port) => ({ ...a, port })));
+  }
+
   #captureMediasoupLogs(): void {
     const log = this.#rootLogger.child({ component: 'mediasoup' });
     mediasoup.setLogEventListeners({
@@ -476,4 +534,22 @@ export class MediaWorkerPool
         log.error({ namespace, ...(error ? { err: errorMessage(error) } : {}) }, line),
     });
   }
+}
+
+/**
+ * mediasoup closes every worker on the process's own SIGINT/SIGTERM, before the application has
+ * said goodbye: clients would see their media die and the room fall back before server-shutdown.
+ * The application owns the order of a shutdown, so the handlers a new Worker installs are removed.
+ */
+async function withoutSignalHandlers<T>(create: () => Promise<T>): Promise<T> {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const before = signals.map((signal) => new Set(process.listeners(signal)));
+  // The Worker constructor (which adds the handlers) runs synchronously inside createWorker.
+  const pending = create();
+  signals.forEach((signal, i) => {
+    for (const listener of process.listeners(signal)) {
+      if (!before[i]?.has(listener)) process.removeListener(signal, listener);
+    }
+  });
+  return pending;
 }

@@ -1,5 +1,6 @@
 import type { types as ms } from 'mediasoup';
 import type { EnhancedEventEmitter } from 'mediasoup/extras';
+import type { AdvertisedAddress, ListenPlan, ListenPlanSource } from './ListenPlan.ts';
 
 /** Knobs that are not in SfuConfig: mostly for tests and for operators who know what they do. */
 export interface MediaWorkerPoolOptions {
@@ -10,10 +11,16 @@ export interface MediaWorkerPoolOptions {
   workerBin?: string;
   /** Replace a worker that dies (default true). */
   replaceDeadWorkers?: boolean;
-  /** Tries to start a replacement (or a worker that failed at startup) before the slot is given up. Default 8. */
-  maxRestartAttempts?: number;
-  /** Delay before the second try; it doubles on every further try, up to 5 s. Default 200 ms. */
+  /**
+   * Delay before the second try to start a slot; it doubles on every further try, up to
+   * maxRestartBackoffMs. A slot is retried for as long as the pool runs, unless the error is
+   * permanent (no binary). Default 200 ms.
+   */
   restartBackoffMs?: number;
+  /** Longest wait between two tries. Default 30 s. */
+  maxRestartBackoffMs?: number;
+  /** Where workers listen, instead of resolving it from the configuration (tests). */
+  listenPlan?: ListenPlan;
   /**
    * Send mediasoup's own warn/error log lines (its Node side and the worker's stderr) to the pino
    * logger. mediasoup keeps one set of log listeners per process: the last pool created wins.
@@ -44,7 +51,7 @@ export interface WorkerReplacedEvent {
   port: number | undefined;
 }
 
-/** A slot could not be (re)started after every try; it stays down. */
+/** A slot cannot start for a reason no retry fixes (no worker binary); it stays down. */
 export interface WorkerFailedEvent {
   workerIndex: number;
   error: string;
@@ -92,6 +99,35 @@ export interface WorkerResourceUsageEntry {
   usage: ms.WorkerResourceUsage;
 }
 
+/** available: every slot runs; degraded: some do; unavailable: none does (or the SFU is off). */
+export type PoolHealth = 'available' | 'degraded' | 'unavailable';
+
+/** One address and port a client is given for ICE. */
+export interface AdvertisedCandidate extends AdvertisedAddress {
+  /** A WebRtcServer port, or the first..last port of the range in port-range mode. */
+  port: number | { min: number; max: number };
+}
+
+export interface PoolStatus {
+  health: PoolHealth;
+  reason: string | undefined;
+  up: number;
+  total: number;
+  /** Slots that are not running, with why. */
+  down: Array<{
+    index: number;
+    state: WorkerSlotState;
+    port: number | undefined;
+    reason: string | undefined;
+    /** Tries to start the slot so far; it keeps trying while the pool runs. */
+    attempts: number;
+  }>;
+  /** What clients are handed in ICE candidates (the listen plan, per port). */
+  candidates: AdvertisedCandidate[];
+  /** How those addresses were chosen. */
+  addressSource: ListenPlanSource;
+}
+
 /** The public face of MediaWorkerPool; SfuRoom and the room owner depend on this only. */
 export interface MediaWorkerPoolApi extends EnhancedEventEmitter<MediaWorkerPoolEvents> {
   /** At least one worker runs, so createRouter can succeed. */
@@ -112,6 +148,12 @@ export interface MediaWorkerPoolApi extends EnhancedEventEmitter<MediaWorkerPool
   createRouter(mediaCodecs: ms.RouterRtpCodecCapability[], appData?: ms.AppData): Promise<ms.Router>;
   /** The WebRtcServer of the worker that hosts this router; undefined in port-range mode. */
   getWebRtcServer(router: ms.Router): ms.WebRtcServer | undefined;
+  /** listenInfos for a transport of its own (port-range mode). */
+  transportListenInfos(): ms.TransportListenInfo[];
+  /** Where the workers listen and what clients are told. */
+  readonly listenPlan: ListenPlan;
+  /** Health, per-slot reasons and the advertised candidates, for /ready and logs. */
+  status(): PoolStatus;
   /** Which slot hosts this router, or undefined once the router is gone. */
   getWorkerIndex(router: ms.Router): number | undefined;
   /** Per-slot pid (undefined while a slot is down). */

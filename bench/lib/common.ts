@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, release, type } from 'node:os';
 
 /** What every benchmark module hands back to bench/run.ts. */

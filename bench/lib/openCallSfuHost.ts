@@ -38,6 +38,7 @@ const source: SfuRouterSource = {
     return router;
   },
   getWebRtcServer: (r) => pool.getWebRtcServer(r),
+  transportListenInfos: () => pool.transportListenInfos(),
 };
 const room = await SfuRoom.create({ roomId: 'bench-sfu', pool: source, sfuConfig: config.sfu, logger });
 const workerPid = pool.getWorkerPids()[0];

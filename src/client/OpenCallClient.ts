@@ -40,9 +40,6 @@ const FATAL_JOIN_CODES = new Set([
 /** Errors about messages whose outcome no longer matters (a race with a mode change). */
 const QUIET_RELATED_TYPES = new Set(['sfu-ready', 'p2p-ready', 'ping']);
 
-/** How long after peer-joined we wait before opening P2P to the newcomer (see #onPeerJoined). */
-const NEW_PEER_SETTLE_MS = 200;
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -118,7 +115,9 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     this.#switcher = new ModeSwitcher({
       startSfu: (caps) => this.#startSfu(caps),
       stopSfu: () => this.#stopSfu(),
-      openMesh: () => this.#openMesh(),
+      restartSfu: (caps) => this.#restartSfu(caps),
+      sfuReachable: () => this.#sfu?.anyTransportConnected === true,
+      openMesh: (options) => this.#openMesh(options),
       closeMesh: () => this.#mesh?.closeAll(),
       setPreferredPath: (path) => this.#registry.setPreferred(path),
       waitForPath: (path, isCurrent) => this.#waitForPath(path, isCurrent),
@@ -387,7 +386,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     if (reply.routerRtpCapabilities !== undefined) {
       loadDevice(reply.routerRtpCapabilities).catch((err) => this.#log('device preload failed:', err));
     }
-    this.#switcher.joined(reply.connectionMode, reply.routerRtpCapabilities);
+    this.#switcher.joined(reply.connectionMode, reply.routerRtpCapabilities, reply.roomMode ?? 'auto');
     return {
       roomId: reply.roomId,
       peerId: reply.peerId,
@@ -560,6 +559,10 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
         this.#log('mode', message.previousMode, '->', message.mode, message.reason ?? '');
         this.#switcher.changed(message.mode, message.previousMode, message.routerRtpCapabilities);
         break;
+      case 'sfu-restart':
+        this.#log('sfu restart:', message.reason);
+        this.#switcher.restarted(message.routerRtpCapabilities);
+        break;
       case 'error':
         this.#onServerError(message);
         break;
@@ -600,14 +603,9 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     } else {
       this.emit('peer-joined', { ...info, mediaState: { ...info.mediaState } });
     }
-    // The server announces a mode change a join causes right after peer-joined: give it a moment
-    // to arrive, so we do not open P2P to a newcomer that is going straight to the SFU.
-    const mesh = this.#mesh;
-    setTimeout(() => {
-      if (mesh === this.#mesh && this.#switcher.allowsNewP2P && this.#peers.has(message.peerId)) {
-        mesh?.ensure(message.peerId);
-      }
-    }, NEW_PEER_SETTLE_MS);
+    // A mode change the join caused reached us before this peer-joined (the server sends them in
+    // that order), so the mode we are in already says whether the newcomer gets P2P.
+    if (this.#switcher.allowsNewP2P) this.#mesh?.ensure(message.peerId);
   }
 
   #onPeerLeft(peerId: string): void {
@@ -674,11 +672,11 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     return mesh;
   }
 
-  #openMesh(): void {
+  #openMesh(options: { now?: boolean } = {}): void {
     const mesh = this.#mesh;
     if (!mesh) return;
     mesh.replayStash();
-    for (const peerId of this.#peers.keys()) mesh.ensure(peerId);
+    for (const peerId of this.#peers.keys()) mesh.ensure(peerId, options);
   }
 
   #startSfu(routerRtpCapabilities: unknown): Promise<void> {
@@ -692,6 +690,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
           this.#registry.add(t);
         },
         onTrackEnded: (t) => this.#registry.remove(t),
+        onTransportFailed: (transportId, reason) => this.#reportSfuFailure(reason, transportId),
         onError: (error) => this.#emitError(error, 'SFU_FAILED'),
         log: (...args) => this.#log(...args),
       });
@@ -707,6 +706,31 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     sfu?.close();
   }
 
+  /**
+   * A new SFU session for a rebuilt router. The old session's tracks stay with the app until the
+   * new session's tracks replace them (same peer and source: the registry shows the new one, then
+   * hides the old); the ones nothing replaced go once the new session is up.
+   */
+  async #restartSfu(routerRtpCapabilities: unknown): Promise<void> {
+    const old = this.#sfu;
+    this.#sfu = undefined;
+    const stale = old?.close({ keepTracks: true }) ?? [];
+    try {
+      await this.#startSfu(routerRtpCapabilities);
+    } finally {
+      for (const t of stale) this.#registry.remove(t);
+    }
+  }
+
+  /** Tells the server our SFU path failed, so a switch into it is aborted without waiting. */
+  #reportSfuFailure(
+    reason: 'ice-failed' | 'dtls-failed' | 'connect-timeout' | 'media-timeout',
+    transportId?: string,
+  ): void {
+    this.#log('sfu: reporting', reason, transportId ?? '');
+    this.#signaling.send({ type: 'sfu-transport-failed', reason, ...(transportId ? { transportId } : {}) });
+  }
+
   #sendReady(path: MediaPath): void {
     this.#signaling
       .request({ type: path === 'sfu' ? 'sfu-ready' : 'p2p-ready' })
@@ -714,19 +738,24 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
   }
 
   /**
-   * Waits until every remote source the app has (or should have) flows over `path`: a candidate on
-   * that path whose decoded frames (video) or received bytes (audio) grew between two looks, or
-   * that is paused/muted at the sender.
+   * Resolves true once every remote source the app has (or should have) flows over `path`: a
+   * candidate on that path whose decoded frames (video) or received bytes (audio) grew between
+   * two looks, or that is paused/muted at the sender; over the SFU, also every transport that
+   * carries media connected. Resolves false once `isCurrent()` turns false. It never resolves true
+   * on a timer: when no SFU transport has connected by switchTimeoutMs it reports the SFU as
+   * unreachable, and the server (which decides) aborts the switch.
    */
-  async #waitForPath(path: MediaPath, isCurrent: () => boolean): Promise<void> {
+  async #waitForPath(path: MediaPath, isCurrent: () => boolean): Promise<boolean> {
     const deadline = Date.now() + this.#options.switchTimeoutMs;
+    let reported = false;
     // Progress per candidate: decoded frames for video (bytes alone may be a stream still waiting
     // for its key frame, which would show as a frozen picture), received bytes for audio.
     const lastProgress = new Map<string, number>();
     const flowing = new Set<string>();
     while (isCurrent()) {
+      const sfu = this.#sfu;
       // Over the SFU, wait first for the consumers of the room's producers to exist.
-      if (path === 'p2p' || this.#sfu?.ready) {
+      if (path === 'p2p' || sfu?.ready) {
         const targets = this.#registry.candidates(path);
         await Promise.all(
           targets.map(async (t) => {
@@ -738,20 +767,28 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
           }),
         );
         const pending = this.#registry.pendingFor(path, (t) => t.paused || flowing.has(t.id));
-        if (pending.length === 0) {
+        const connected = path === 'p2p' || sfu?.mediaConnected === true;
+        if (pending.length === 0 && connected && isCurrent()) {
           this.#log('every remote track flows over', path);
-          return;
+          return true;
         }
-        if (Date.now() >= deadline) {
-          this.#log('switch timeout; not flowing over', path, pending);
-          return;
-        }
-      } else if (Date.now() >= deadline) {
-        return;
+      }
+      // No transport connected by the deadline: the SFU is unreachable from here. (Connected but
+      // slow is not reported: the server, which sees every peer, decides about that.)
+      if (
+        !reported &&
+        path === 'sfu' &&
+        Date.now() >= deadline &&
+        isCurrent() &&
+        !sfu?.anyTransportConnected
+      ) {
+        reported = true;
+        this.#reportSfuFailure('connect-timeout');
       }
       // Short polls: every 100 ms saved here is 100 ms less of doubled media during a switch.
       await sleep(100);
     }
+    return false;
   }
 
   /** The peer's media state says this source is off (muted mic, camera off): expect no media. */

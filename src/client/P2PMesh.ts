@@ -111,15 +111,17 @@ export class P2PMesh {
 
   /**
    * Makes sure a connection to `peerId` exists or is coming: the side that opens first (negotiation.ts)
-   * opens now; the other waits `politeOfferDelayMs` for an offer and then opens itself.
+   * opens now; the other waits `politeOfferDelayMs` for an offer and then opens itself. With `now`
+   * we open at once whatever the roles (the other side is not going to: a newcomer falling back
+   * to P2P during an upgrade); perfect negotiation sorts out a glare.
    */
-  ensure(peerId: string): void {
+  ensure(peerId: string, options: { now?: boolean } = {}): void {
     if (this.#closed || peerId === this.#o.selfId || this.#links.has(peerId)) return;
     if (this.#stash.has(peerId)) {
       this.#replay(peerId);
       return;
     }
-    if (opensFirst(this.#o.selfId, peerId)) {
+    if (options.now || opensFirst(this.#o.selfId, peerId)) {
       this.#open(peerId);
       return;
     }

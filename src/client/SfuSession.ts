@@ -37,6 +37,8 @@ export interface SfuSessionOptions {
   request: Request;
   onTrack(track: SfuTrack): void;
   onTrackEnded(track: SfuTrack): void;
+  /** A transport failed (ICE or DTLS): the server should know at once (sfu-transport-failed). */
+  onTransportFailed(transportId: string, reason: 'ice-failed' | 'dtls-failed'): void;
   onError(error: OpenCallError): void;
   log(...args: unknown[]): void;
   /** Unusual browsers: which mediasoup-client handler to use (detected when absent). */
@@ -84,6 +86,7 @@ export class SfuSession {
   #started: Promise<void> | undefined;
   #ready = false;
   #closed = false;
+  #everConnected = false;
   /** Producer operations run one at a time, in order. */
   #queue: Promise<void> = Promise.resolve();
 
@@ -106,6 +109,23 @@ export class SfuSession {
 
   get producerCount(): number {
     return this.#producers.size;
+  }
+
+  /** Some transport has connected at least once: the SFU is reachable from this client. */
+  get anyTransportConnected(): boolean {
+    return this.#everConnected;
+  }
+
+  /**
+   * Every transport that carries media (a producer or a consumer) is connected: the evidence,
+   * with flowing tracks, that this client's SFU path works.
+   */
+  get mediaConnected(): boolean {
+    for (const transport of this.#transports) {
+      const carries = transport.direction === 'send' ? this.#producers.size > 0 : this.tracks.length > 0;
+      if (carries && transport.connectionState !== 'connected') return false;
+    }
+    return true;
   }
 
   /** Brings the session up; later calls return the same promise. */
@@ -163,8 +183,12 @@ export class SfuSession {
     for (const t of this.tracks) if (t.peerId === peerId) this.#dropProducer(t.producerId);
   }
 
-  close(): void {
-    if (this.#closed) return;
+  /**
+   * Closes the transports. The remote tracks end (onTrackEnded) unless `keepTracks`: then they are
+   * returned instead, for the caller to replace (a restart against a new router).
+   */
+  close(options: { keepTracks?: boolean } = {}): SfuTrack[] {
+    if (this.#closed) return [];
     this.#closed = true;
     this.#ready = false;
     for (const transport of this.#transports) {
@@ -178,7 +202,9 @@ export class SfuSession {
     this.#producers.clear();
     const tracks = this.tracks;
     this.#consumers.clear();
+    if (options.keepTracks) return tracks;
     for (const t of tracks) this.#o.onTrackEnded(t);
+    return [];
   }
 
   // ------------------------------------------------------------------ internals
@@ -285,12 +311,20 @@ export class SfuSession {
         restarting = false;
       }
     };
+    let failureReported = false;
     transport.on('connectionstatechange', (state) => {
       this.#o.log('sfu:', direction, 'transport', state);
+      if (state === 'connected') this.#everConnected = true;
       if (disconnectTimer) clearTimeout(disconnectTimer);
       disconnectTimer = undefined;
-      if (state === 'failed') void restartIce();
-      else if (state === 'disconnected') {
+      if (state === 'failed') {
+        if (!failureReported && !this.#closed) {
+          failureReported = true;
+          // ICE and DTLS failures look the same here: mediasoup-client folds both into 'failed'.
+          this.#o.onTransportFailed(transport.id, 'ice-failed');
+        }
+        void restartIce();
+      } else if (state === 'disconnected') {
         disconnectTimer = setTimeout(() => {
           if (transport.connectionState === 'disconnected') void restartIce();
         }, 3000);

@@ -5,9 +5,10 @@ import type {
   MediaSource,
   MediaState,
   PeerInfo,
+  RoomModePolicy,
 } from '../protocol/index.ts';
 
-export type { ConnectionMode, IceServer, MediaSource, MediaState, PeerInfo };
+export type { ConnectionMode, IceServer, MediaSource, MediaState, PeerInfo, RoomModePolicy };
 
 /** Which way a remote track reaches us. */
 export type MediaPath = 'p2p' | 'sfu';
@@ -56,8 +57,10 @@ export interface OpenCallClientOptions {
   /** How long a request waits for its reply, in ms (default 15 000). */
   requestTimeoutMs?: number;
   /**
-   * How long a P2P<->SFU switch waits for every remote track to flow over the new path before it
-   * swaps anyway, in ms (default 8 000; the server's own deadline is SFU_SWITCH_TIMEOUT_MS).
+   * How long a switch to the SFU waits for a first SFU transport to connect before the client
+   * reports the SFU as unreachable (sfu-transport-failed), in ms (default 8 000). The client never
+   * swaps on a timer: the server aborts a switch that carries no media (by SFU_SWITCH_TIMEOUT_MS)
+   * and the room stays peer-to-peer.
    */
   switchTimeoutMs?: number;
   /** How long the polite side of a pair waits for the other's offer before offering itself (default 1 500 ms). */

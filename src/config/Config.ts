@@ -21,9 +21,24 @@ export interface SfuConfig {
   rtcPort: number;
   /** Port-range mode when set: each transport takes its own port in [min, max]. */
   rtcPortRange?: { min: number; max: number };
+  /**
+   * Where the media workers listen. A wildcard (0.0.0.0 or ::) means every usable local address
+   * (see workers/ListenPlan.ts); derived from HOST when RTC_LISTEN_IP is unset.
+   */
   listenIp: string;
-  announcedIp?: string;
+  /** What clients are told to connect to; `none` gives them the listen addresses themselves. */
+  announced: AnnouncedAddresses;
+  /** Also listen on (and announce) the host's global IPv6 addresses. */
+  ipv6: boolean;
+  /** Wait before an aborted upgrade is tried again; it quadruples on every further abort. */
+  upgradeBackoffMs: number;
 }
+
+export type AnnouncedAddresses =
+  | { kind: 'none' }
+  | { kind: 'list'; addresses: string[] }
+  /** Ask `stunUrl` for this host's public address at start-up; local addresses when it does not answer. */
+  | { kind: 'auto'; stunUrl: string | undefined; timeoutMs: number };
 
 /** The typed, frozen configuration; built once from the environment in main and passed down. */
 export interface Config {
@@ -43,6 +58,16 @@ export interface Config {
   wsRateLimit: { perSecond: number; burst: number };
   shutdownTimeoutMs: number;
   sfu: SfuConfig;
+}
+
+/**
+ * Where the media workers listen when RTC_LISTEN_IP is unset: on loopback when the server itself
+ * only listens there (a local development setup), else everywhere.
+ */
+function defaultListenIp(host: string): string {
+  if (host === 'localhost' || /^127\./.test(host)) return /^127\./.test(host) ? host : '127.0.0.1';
+  if (host === '::1') return '::1';
+  return host.includes(':') ? '::' : '0.0.0.0';
 }
 
 export class ConfigError extends Error {
@@ -94,11 +119,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       numWorkers: e.MEDIASOUP_NUM_WORKERS ?? cpus().length,
       logLevel: e.MEDIASOUP_LOG_LEVEL,
       rtcPort: e.RTC_PORT,
-      listenIp: e.RTC_LISTEN_IP,
+      listenIp: e.RTC_LISTEN_IP ?? defaultListenIp(e.HOST),
+      announced:
+        e.ANNOUNCED_IP === undefined
+          ? { kind: 'none' }
+          : e.ANNOUNCED_IP[0] === 'auto'
+            ? {
+                kind: 'auto',
+                stunUrl: e.STUN_URLS.find((u) => /^stuns?:/i.test(u)),
+                timeoutMs: e.STUN_TIMEOUT_MS,
+              }
+            : { kind: 'list', addresses: e.ANNOUNCED_IP },
+      ipv6: e.RTC_IPV6,
+      upgradeBackoffMs: e.SFU_UPGRADE_BACKOFF_MS,
       ...(e.RTC_MIN_PORT !== undefined && e.RTC_MAX_PORT !== undefined
         ? { rtcPortRange: { min: e.RTC_MIN_PORT, max: e.RTC_MAX_PORT } }
         : {}),
-      ...(e.ANNOUNCED_IP ? { announcedIp: e.ANNOUNCED_IP } : {}),
     },
     ...(e.ADMIN_TOKEN ? { adminToken: e.ADMIN_TOKEN } : {}),
     ...(useRedis

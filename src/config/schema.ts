@@ -92,8 +92,41 @@ export const EnvSchema = z
     RTC_PORT: int(defaults.RTC_PORT, 1, 65535),
     RTC_MIN_PORT: optInt(1, 65535),
     RTC_MAX_PORT: optInt(1, 65535),
-    RTC_LISTEN_IP: z.preprocess(emptyToUndefined, z.string().default(defaults.RTC_LISTEN_IP)),
-    ANNOUNCED_IP: str(),
+    /** Unset: every usable local address (or loopback when HOST is loopback). */
+    RTC_LISTEN_IP: z.preprocess(
+      emptyToUndefined,
+      z.union([z.ipv4(), z.ipv6()], { message: 'must be an IPv4 or IPv6 address' }).optional(),
+    ),
+    /** A comma-separated list of addresses or host names, or `auto` (ask the STUN server). */
+    ANNOUNCED_IP: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .transform((v) =>
+          v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        )
+        .pipe(
+          z
+            .array(
+              z
+                .string()
+                .max(253)
+                .regex(/^[A-Za-z0-9.:-]+$/, 'must be IP addresses or host names, comma-separated, or auto'),
+            )
+            .min(1, 'must name at least one address, or be auto'),
+        )
+        .refine(
+          (list) => !list.includes('auto') || list.length === 1,
+          'auto cannot be combined with addresses',
+        )
+        .optional(),
+    ),
+    RTC_IPV6: bool(defaults.RTC_IPV6),
+    STUN_TIMEOUT_MS: int(defaults.STUN_TIMEOUT_MS, 100, 30_000),
+    SFU_UPGRADE_BACKOFF_MS: int(defaults.SFU_UPGRADE_BACKOFF_MS, 0, 3_600_000),
   })
   .superRefine((env, ctx) => {
     if (env.SFU_DOWNGRADE_AT >= env.SFU_UPGRADE_AT) {

@@ -2,7 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { RoomStore } from '../rooms/RoomStore.ts';
 import type { RoomMediaController } from '../sfu/ConnectionManagerTypes.ts';
 
-/** /health: the process is up. /ready: the store answers (and how the SFU is doing). */
+/**
+ * /health: the process is up. /ready: a body per component; 503 when the store does not answer
+ * (nothing works without it). A degraded or unavailable SFU does not make the server unready:
+ * rooms then stay peer-to-peer, and the body says why.
+ */
 export async function healthPlugin(
   app: FastifyInstance,
   opts: { store: RoomStore; media: RoomMediaController },
@@ -10,25 +14,31 @@ export async function healthPlugin(
   app.get('/health', async () => ({ status: 'ok', uptimeS: Math.round(process.uptime()) }));
 
   app.get('/ready', async (_request, reply) => {
-    const sfu = opts.media.status();
-    const sfuState = !sfu.enabled ? 'disabled' : sfu.available ? 'available' : 'unavailable';
+    const media = opts.media.status();
+    const sfu = {
+      status: media.health,
+      enabled: media.enabled,
+      ...(media.reason !== undefined ? { reason: media.reason } : {}),
+      workers: media.workers,
+      down: media.down,
+      announcedAddresses: media.candidates,
+      addressSource: media.addressSource,
+      routers: media.routers,
+      clientReachability: media.clientReachability,
+    };
     try {
       await opts.store.ping();
     } catch (err) {
       return reply.code(503).send({
         status: 'not-ready',
-        store: 'unreachable',
-        storeKind: opts.store.kind,
-        reason: err instanceof Error ? err.message : String(err),
-        sfu: sfuState,
+        store: {
+          status: 'unreachable',
+          kind: opts.store.kind,
+          reason: err instanceof Error ? err.message : String(err),
+        },
+        sfu,
       });
     }
-    return {
-      status: 'ready',
-      store: 'ok',
-      storeKind: opts.store.kind,
-      sfu: sfuState,
-      ...(sfu.reason && !sfu.available ? { sfuReason: sfu.reason } : {}),
-    };
+    return { status: 'ready', store: { status: 'ok', kind: opts.store.kind }, sfu };
   });
 }

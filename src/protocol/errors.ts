@@ -18,6 +18,7 @@ export const ErrorCode = z.enum([
   'RATE_LIMITED',
   'SFU_UNAVAILABLE',
   'SFU_WORKER_DIED',
+  'SFU_UNREACHABLE',
   'SFU_NOT_ACTIVE',
   'TRANSPORT_NOT_FOUND',
   'PRODUCER_NOT_FOUND',
@@ -44,6 +45,8 @@ export const errorMessages: Record<ErrorCode, string> = {
   RATE_LIMITED: 'Too many messages',
   SFU_UNAVAILABLE: 'The SFU is unavailable; the room stays peer-to-peer',
   SFU_WORKER_DIED: 'The media worker of this room died; the room falls back to peer-to-peer',
+  SFU_UNREACHABLE:
+    'The SFU could not be reached (no ICE connection to its announced addresses); the room stays peer-to-peer',
   SFU_NOT_ACTIVE: 'The room is not in SFU mode',
   TRANSPORT_NOT_FOUND: 'Transport not found',
   PRODUCER_NOT_FOUND: 'Producer not found',

@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { ConnectionMode, DisplayName, IceServer, Id, MediaState, PeerInfo, RequestId } from './common.ts';
+import {
+  ConnectionMode,
+  DisplayName,
+  IceServer,
+  Id,
+  MediaState,
+  PeerInfo,
+  RequestId,
+  RoomModePolicy,
+} from './common.ts';
 import { ErrorCode } from './errors.ts';
 import {
   DtlsParameters,
@@ -138,6 +147,16 @@ export const SfuRestartIce = z.object({
   transportId: Id,
   ...ClientBase,
 });
+/**
+ * A client's SFU transport failed (ICE or DTLS), or never carried media: the server aborts an
+ * upgrade at once instead of waiting for the switch timeout, and counts it for /ready.
+ */
+export const SfuTransportFailed = z.object({
+  type: z.literal('sfu-transport-failed'),
+  transportId: Id.optional(),
+  reason: z.enum(['ice-failed', 'dtls-failed', 'connect-timeout', 'media-timeout']),
+  ...ClientBase,
+});
 /** The sender's SFU media is flowing: it may drop its P2P connections once the room says so. */
 export const SfuReady = z.object({ type: z.literal('sfu-ready'), ...ClientBase });
 /** The sender's P2P mesh is flowing again during a downgrade. */
@@ -162,6 +181,7 @@ export const ClientMessage = z.discriminatedUnion('type', [
   SfuResumeProducer,
   SfuCloseProducer,
   SfuRestartIce,
+  SfuTransportFailed,
   SfuReady,
   P2pReady,
 ]);
@@ -197,6 +217,8 @@ export const RoomJoined = z.object({
   /** Extension: the room's current mode, and the router's capabilities when it is not p2p. */
   connectionMode: ConnectionMode,
   routerRtpCapabilities: z.unknown().optional(),
+  /** Extension: what the room is meant to be; a `sfu` room never falls back to peer-to-peer. */
+  roomMode: RoomModePolicy.optional(),
   ...ServerBase,
 });
 export const PeerJoined = z.object({
@@ -267,6 +289,18 @@ export const ModeChanged = z.object({
   /** Present whenever the room has a router (upgrading, sfu, downgrading). */
   routerRtpCapabilities: z.unknown().optional(),
   reason: z.string().optional(),
+  ...ServerBase,
+});
+
+/**
+ * The room's router was replaced (its media worker died): drop every SFU transport, producer and
+ * consumer, and build them again against these capabilities. The room's mode does not change.
+ */
+export const SfuRestart = z.object({
+  type: z.literal('sfu-restart'),
+  roomId: z.string(),
+  routerRtpCapabilities: z.unknown(),
+  reason: z.string(),
   ...ServerBase,
 });
 
@@ -341,6 +375,7 @@ export const ServerMessage = z.discriminatedUnion('type', [
   ServerShutdown,
   Pong,
   ModeChanged,
+  SfuRestart,
   SfuJoined,
   SfuTransportCreated,
   SfuTransportConnected,

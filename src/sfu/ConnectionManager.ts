@@ -8,15 +8,25 @@ import {
   ProtocolError,
   type RoomModePolicy,
 } from '../protocol/index.ts';
+import type { ClientMessageOf } from '../protocol/messages.ts';
 import type { RoomRecord } from '../rooms/RoomTypes.ts';
 import type {
+  JoinEffects,
   RoomMediaController,
   RoomMessenger,
   SfuClientMessage,
   SfuStatus,
 } from './ConnectionManagerTypes.ts';
+import { ReachabilityLog } from './ReachabilityLog.ts';
 import { SfuRoom } from './SfuRoom.ts';
 import type { SfuRoomApi, SfuRoomCloseReason } from './SfuRoomTypes.ts';
+
+/** How long a room whose worker died waits for a replacement before an `auto` room falls back to P2P. */
+const REBUILD_WAIT_MS = 5_000;
+/** Backoff after aborted switches: base × 4^(n−1), at most this. */
+const MAX_SWITCH_BACKOFF_MS = 30 * 60_000;
+/** An upgrade cut short by a dying worker is tried again this soon (the replacement starts at once). */
+const WORKER_DIED_RETRY_MS = 1_000;
 
 export interface ConnectionManagerOptions {
   sfuConfig: SfuConfig;
@@ -26,7 +36,14 @@ export interface ConnectionManagerOptions {
   logger: Logger;
   /** Builds a room's media side; tests may swap it. */
   createSfuRoom?: (roomId: string) => Promise<SfuRoomApi>;
+  /** Time source, for tests of the backoff. */
+  now?: () => number;
 }
+
+/** Who hears a message that a transition produces. */
+type Audience = 'all' | 'others';
+/** Where a transition's messages go: straight to the room, or into a join's effects. */
+type Announce = (message: OutgoingMessage, to: Audience) => void;
 
 /** One room's place in the state machine p2p → upgrading → sfu → downgrading → p2p. */
 interface RoomMedia {
@@ -39,27 +56,42 @@ interface RoomMedia {
   readonly ready: Set<string>;
   downgradeTimer: NodeJS.Timeout | undefined;
   switchTimer: NodeJS.Timeout | undefined;
+  retryTimer: NodeJS.Timeout | undefined;
   /** Transitions are async (router creation): one at a time per room. */
   queue: Promise<void>;
-  /** What peerJoining decided and peerJoined must announce once the joiner has its room-joined. */
-  announce: Array<{ message: OutgoingMessage; toJoiner: boolean }>;
+  /** Aborted switches in a row, for the backoff; a completed switch resets them. */
+  failedUpgrades: number;
+  failedDowngrades: number;
+  /** No automatic upgrade (downgrade) before this time. */
+  upgradeNotBefore: number;
+  downgradeNotBefore: number;
+  /** The router is gone and a new one is being built (or waited for, in a forced room). */
+  rebuilding: boolean;
+  /** The current switch got its one extra timeout (every waiting peer reaches the SFU, media is slow). */
+  switchExtended: boolean;
 }
 
 /**
  * Decides, per room, whether media goes peer-to-peer or through the SFU, and runs the switch
- * make-before-break: peers keep the old path until every one reports the new one flowing (or the
- * switch times out), and only then are they told to drop the old one.
+ * make-before-break: peers keep the old path until every one reports the new one flowing, with
+ * evidence the server can check (its transports connected). A switch that does not get there by
+ * SFU_SWITCH_TIMEOUT_MS is aborted, never committed: the room stays on the path that works, and
+ * the next attempt backs off. A router lost with its worker is rebuilt on a live worker.
  */
 export class ConnectionManager implements RoomMediaController {
   readonly #config: SfuConfig;
   readonly #pool: MediaWorkerPoolApi | undefined;
   readonly #messenger: RoomMessenger;
   readonly #logger: Logger;
-  readonly #createSfuRoom: (roomId: string) => Promise<SfuRoomApi>;
-  readonly #rooms = new Map<string, RoomMedia>();
-  #closed = false;
-  #defaultRtpCapabilities: unknown;
   readonly #baseLogger: Logger;
+  readonly #createSfuRoom: (roomId: string) => Promise<SfuRoomApi>;
+  readonly #now: () => number;
+  readonly #rooms = new Map<string, RoomMedia>();
+  readonly #reachability: ReachabilityLog;
+  readonly #workerWaiters = new Set<() => void>();
+  #closed = false;
+  #stopping = false;
+  #defaultRtpCapabilities: unknown;
 
   constructor(options: ConnectionManagerOptions) {
     this.#config = options.sfuConfig;
@@ -67,6 +99,8 @@ export class ConnectionManager implements RoomMediaController {
     this.#messenger = options.messenger;
     this.#logger = options.logger.child({ component: 'ConnectionManager' });
     this.#baseLogger = options.logger;
+    this.#now = options.now ?? Date.now;
+    this.#reachability = new ReachabilityLog(10 * 60_000, this.#now);
     this.#createSfuRoom =
       options.createSfuRoom ??
       ((roomId) => {
@@ -74,6 +108,7 @@ export class ConnectionManager implements RoomMediaController {
           throw new ProtocolError('SFU_UNAVAILABLE', 'The SFU is disabled (SFU_ENABLED=false)');
         return SfuRoom.create({ roomId, pool: this.#pool, sfuConfig: this.#config, logger: options.logger });
       });
+    this.#pool?.on('workerreplaced', () => this.#onWorkerAvailable());
   }
 
   modeOf(roomId: string): ConnectionMode {
@@ -122,38 +157,61 @@ export class ConnectionManager implements RoomMediaController {
 
   status(): SfuStatus {
     const routers = [...this.#rooms.values()].filter((r) => r.sfu).length;
-    if (!this.#pool) return { enabled: false, available: false, reason: 'SFU disabled', workers: 0, routers };
+    const clientReachability = this.#reachability.summary();
+    if (!this.#pool) {
+      return {
+        enabled: false,
+        health: 'unavailable',
+        available: false,
+        reason: 'the SFU is disabled by configuration (SFU_ENABLED=false)',
+        workers: { up: 0, total: 0 },
+        down: [],
+        candidates: [],
+        addressSource: 'none',
+        routers,
+        clientReachability,
+      };
+    }
+    const pool = this.#pool.status();
     return {
       enabled: true,
+      health: pool.health,
       available: this.#pool.available,
-      ...(this.#pool.unavailableReason ? { reason: this.#pool.unavailableReason } : {}),
-      workers: this.#pool.runningWorkers,
+      ...(pool.reason !== undefined ? { reason: pool.reason } : {}),
+      workers: { up: pool.up, total: pool.total },
+      down: pool.down,
+      candidates: pool.candidates,
+      addressSource: pool.addressSource,
       routers,
+      clientReachability,
     };
   }
 
-  peerJoining(room: RoomRecord, peerId: string, participantCount: number): Promise<void> {
+  async peerJoining(room: RoomRecord, peerId: string, participantCount: number): Promise<JoinEffects> {
     const state = this.#ensure(room);
-    return this.#serialize(state, async () => {
+    const toJoiner: OutgoingMessage[] = [];
+    const toOthers: OutgoingMessage[] = [];
+    const announce: Announce = (message, to) => {
+      if (to === 'all') toJoiner.push(message);
+      toOthers.push(message);
+    };
+    await this.#serialize(state, async () => {
       state.peers.add(peerId);
       if (participantCount > this.#config.downgradeAt) this.#cancelDowngrade(state);
-      if (state.mode === 'p2p' && this.#wantsSfu(state, participantCount)) {
-        await this.#startUpgrade(state, participantCount, peerId);
+      if (state.mode === 'p2p' && this.#wantsSfu(state, participantCount) && this.#mayUpgrade(state)) {
+        await this.#startUpgrade(state, participantCount, announce);
       } else if (state.mode === 'downgrading' && participantCount > this.#config.downgradeAt) {
         // The room grew again while going down: stay on the SFU; peers drop the P2P they rebuilt.
-        this.#setMode(state, 'sfu', 'room grew during downgrade', peerId);
+        this.#setMode(state, 'sfu', 'room grew during downgrade', announce);
       }
     });
-  }
-
-  peerJoined(room: RoomRecord, peerId: string, _participantCount?: number): void {
-    const state = this.#rooms.get(room.roomId);
-    if (!state) return;
-    for (const { message, toJoiner } of state.announce.splice(0)) {
-      this.#messenger.broadcast(room.roomId, message, toJoiner ? undefined : peerId);
-    }
-    // A newcomer in a switching room has no old path to keep: it is on the new one as soon as it is ready.
-    this.#checkSwitchDone(state);
+    return {
+      mode: state.mode,
+      roomMode: state.policy,
+      routerRtpCapabilities: this.routerRtpCapabilities(room.roomId),
+      toJoiner,
+      toOthers,
+    };
   }
 
   peerLeft(roomId: string, peerId: string, participantCount: number): void {
@@ -176,6 +234,7 @@ export class ConnectionManager implements RoomMediaController {
     this.#rooms.delete(roomId);
     this.#cancelDowngrade(state);
     clearTimeout(state.switchTimer);
+    clearTimeout(state.retryTimer);
     this.#closeSfu(state);
   }
 
@@ -189,8 +248,19 @@ export class ConnectionManager implements RoomMediaController {
       if (state) this.#markReady(state, peerId, message.type === 'sfu-ready' ? 'upgrading' : 'downgrading');
       return undefined;
     }
+    if (message.type === 'sfu-transport-failed') {
+      this.#clientTransportFailed(state, peerId, message);
+      return undefined;
+    }
     const sfu = state?.sfu;
-    if (!sfu) throw new ProtocolError('SFU_NOT_ACTIVE', `Room ${roomId} is in p2p mode`);
+    if (!sfu) {
+      throw new ProtocolError(
+        'SFU_NOT_ACTIVE',
+        state?.rebuilding
+          ? `Room ${roomId} is rebuilding its SFU; wait for sfu-restart`
+          : `Room ${roomId} is in p2p mode`,
+      );
+    }
     switch (message.type) {
       case 'sfu-join':
         return { type: 'sfu-joined', producers: sfu.addPeer(peerId, message.rtpCapabilities) };
@@ -241,10 +311,17 @@ export class ConnectionManager implements RoomMediaController {
     }
   }
 
+  beginShutdown(): void {
+    this.#stopping = true;
+    for (const wake of this.#workerWaiters) wake();
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#stopping = true;
     this.#closed = true;
     for (const roomId of [...this.#rooms.keys()]) this.roomClosed(roomId);
+    for (const wake of this.#workerWaiters) wake();
     this.#pool?.close();
   }
 
@@ -262,20 +339,35 @@ export class ConnectionManager implements RoomMediaController {
         ready: new Set(),
         downgradeTimer: undefined,
         switchTimer: undefined,
+        retryTimer: undefined,
         queue: Promise.resolve(),
-        announce: [],
+        failedUpgrades: 0,
+        failedDowngrades: 0,
+        upgradeNotBefore: 0,
+        downgradeNotBefore: 0,
+        rebuilding: false,
+        switchExtended: false,
       };
       this.#rooms.set(room.roomId, state);
     }
     return state;
   }
 
-  #serialize(state: RoomMedia, task: () => Promise<void>): Promise<void> {
+  #serialize(state: RoomMedia, task: () => Promise<void> | void): Promise<void> {
     const run = state.queue.then(task).catch((err) => {
       this.#logger.error({ err, roomId: state.roomId }, 'room transition failed');
     });
     state.queue = run;
     return run;
+  }
+
+  /** Messages of a transition that no join started: everyone in the room hears them. */
+  #broadcast(state: RoomMedia): Announce {
+    return (message) => this.#messenger.broadcast(state.roomId, message);
+  }
+
+  #isCurrent(state: RoomMedia): boolean {
+    return this.#rooms.get(state.roomId) === state && !this.#stopping;
   }
 
   #wantsSfu(state: RoomMedia, participantCount: number): boolean {
@@ -284,62 +376,102 @@ export class ConnectionManager implements RoomMediaController {
     return participantCount >= this.#config.upgradeAt;
   }
 
-  async #startUpgrade(state: RoomMedia, participantCount: number, joiningPeerId: string): Promise<void> {
+  /** A forced room always may; an auto room waits out the backoff of its last aborted upgrade. */
+  #mayUpgrade(state: RoomMedia): boolean {
+    return state.policy === 'sfu' || this.#now() >= state.upgradeNotBefore;
+  }
+
+  #backoffMs(failures: number): number {
+    return Math.min(MAX_SWITCH_BACKOFF_MS, this.#config.upgradeBackoffMs * 4 ** Math.max(0, failures - 1));
+  }
+
+  async #startUpgrade(state: RoomMedia, participantCount: number, announce: Announce): Promise<void> {
     let sfu: SfuRoomApi;
     try {
       sfu = await this.#createSfuRoom(state.roomId);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      this.#logger.warn({ roomId: state.roomId, reason }, 'cannot upgrade room: SFU unavailable');
-      state.announce.push({
-        message: { type: 'error', code: 'SFU_UNAVAILABLE', error: `The room stays peer-to-peer: ${reason}` },
-        toJoiner: true,
-      });
+      if (!this.#isCurrent(state)) return;
+      if (state.policy === 'sfu') {
+        // A forced room never uses P2P: it is an SFU room without a router until a worker runs.
+        this.#logger.warn({ roomId: state.roomId, reason }, 'sfu room has no router: waiting for a worker');
+        state.rebuilding = true;
+        this.#setMode(state, 'sfu', 'room mode is sfu', announce);
+        announce(
+          { type: 'error', code: 'SFU_UNAVAILABLE', error: `No media server is running yet: ${reason}` },
+          'all',
+        );
+        return;
+      }
+      state.failedUpgrades++;
+      const retryMs = this.#backoffMs(state.failedUpgrades);
+      state.upgradeNotBefore = this.#now() + retryMs;
+      this.#scheduleUpgradeRetry(state, retryMs);
+      this.#logger.warn(
+        { roomId: state.roomId, reason, retryInMs: retryMs },
+        'cannot upgrade room: SFU unavailable',
+      );
+      announce(
+        { type: 'error', code: 'SFU_UNAVAILABLE', error: `The room stays peer-to-peer: ${reason}` },
+        'all',
+      );
       return;
     }
-    if (!this.#rooms.has(state.roomId) || this.#closed) {
+    if (!this.#isCurrent(state)) {
       sfu.close();
       return;
     }
-    state.sfu = sfu;
-    this.#wireSfuEvents(state, sfu);
+    this.#adoptSfu(state, sfu);
     // A room with one peer has no P2P connections to keep: it goes straight to sfu.
     this.#setMode(
       state,
       participantCount <= 1 ? 'sfu' : 'upgrading',
       state.policy === 'sfu' ? 'room mode is sfu' : 'participant threshold',
-      joiningPeerId,
+      announce,
     );
   }
 
-  #setMode(state: RoomMedia, mode: ConnectionMode, reason: string, joiningPeerId?: string): void {
+  #adoptSfu(state: RoomMedia, sfu: SfuRoomApi): void {
+    state.sfu = sfu;
+    state.rebuilding = false;
+    this.#wireSfuEvents(state, sfu);
+  }
+
+  /**
+   * Changes the mode and announces it (to the others when a join caused it: the joiner reads the
+   * mode from room-joined).
+   */
+  #setMode(state: RoomMedia, mode: ConnectionMode, reason: string, announce: Announce): void {
     const previousMode = state.mode;
     if (previousMode === mode) return;
     state.mode = mode;
     state.ready.clear();
+    state.switchExtended = false;
     clearTimeout(state.switchTimer);
     state.switchTimer = undefined;
     this.#logger.info({ roomId: state.roomId, from: previousMode, to: mode, reason }, 'mode changed');
-    if (mode === 'upgrading' || mode === 'downgrading') {
-      state.switchTimer = setTimeout(() => this.#switchTimedOut(state), this.#config.switchTimeoutMs);
-      state.switchTimer.unref();
-    }
-    const message: OutgoingMessage = {
-      type: 'mode-changed',
-      roomId: state.roomId,
-      mode,
-      previousMode,
-      reason,
-      ...(state.sfu ? { routerRtpCapabilities: state.sfu.rtpCapabilities } : {}),
-    };
-    if (joiningPeerId !== undefined) {
-      // Inside peerJoining: the joiner reads the mode from room-joined; the others hear it after peer-joined.
-      state.announce.push({ message, toJoiner: false });
-    } else {
-      this.#messenger.broadcast(state.roomId, message);
-    }
+    if (mode === 'upgrading' || mode === 'downgrading') this.#startSwitchTimer(state);
+    announce(
+      {
+        type: 'mode-changed',
+        roomId: state.roomId,
+        mode,
+        previousMode,
+        reason,
+        ...(state.sfu ? { routerRtpCapabilities: state.sfu.rtpCapabilities } : {}),
+      },
+      'others',
+    );
     if (mode === 'p2p') this.#closeSfu(state);
     if (mode === 'sfu') this.#maybeScheduleDowngrade(state);
+  }
+
+  #startSwitchTimer(state: RoomMedia): void {
+    clearTimeout(state.switchTimer);
+    state.switchTimer = setTimeout(() => {
+      void this.#serialize(state, () => this.#switchTimedOut(state));
+    }, this.#config.switchTimeoutMs);
+    state.switchTimer.unref();
   }
 
   #markReady(state: RoomMedia, peerId: string, during: 'upgrading' | 'downgrading'): void {
@@ -348,33 +480,183 @@ export class ConnectionManager implements RoomMediaController {
     this.#checkSwitchDone(state);
   }
 
+  /**
+   * A peer counts as switched when it said so and, towards the SFU, the server sees its media
+   * transports connected: a client's word alone does not commit a room into a dark path.
+   */
+  #hasSwitched(state: RoomMedia, peerId: string): boolean {
+    if (!state.ready.has(peerId)) return false;
+    if (state.mode === 'upgrading') return state.sfu?.peerMediaConnected(peerId) === true;
+    return true;
+  }
+
   #checkSwitchDone(state: RoomMedia): void {
     if (state.mode !== 'upgrading' && state.mode !== 'downgrading') return;
-    for (const peerId of state.peers) if (!state.ready.has(peerId)) return;
-    this.#setMode(state, state.mode === 'upgrading' ? 'sfu' : 'p2p', 'every peer ready');
+    for (const peerId of state.peers) if (!this.#hasSwitched(state, peerId)) return;
+    if (state.mode === 'upgrading') state.failedUpgrades = 0;
+    else state.failedDowngrades = 0;
+    this.#setMode(
+      state,
+      state.mode === 'upgrading' ? 'sfu' : 'p2p',
+      'every peer ready',
+      this.#broadcast(state),
+    );
   }
 
   #switchTimedOut(state: RoomMedia): void {
-    if (state.mode !== 'upgrading' && state.mode !== 'downgrading') return;
-    const waiting = [...state.peers].filter((p) => !state.ready.has(p));
-    this.#logger.warn({ roomId: state.roomId, mode: state.mode, waiting }, 'switch timed out; completing');
-    this.#setMode(state, state.mode === 'upgrading' ? 'sfu' : 'p2p', 'switch timeout');
+    if (!this.#isCurrent(state)) return;
+    const waiting = [...state.peers].filter((p) => !this.#hasSwitched(state, p));
+    if (waiting.length === 0) {
+      this.#checkSwitchDone(state);
+      return;
+    }
+    const seconds = (this.#config.switchTimeoutMs / 1000).toFixed(1);
+    if (state.mode === 'upgrading') {
+      if (!state.switchExtended && waiting.every((p) => state.sfu?.peerReachable(p))) {
+        // Every peer still waiting reaches the SFU (ICE connected): it is slow, not dark (a busy
+        // machine, key frames on their way). The mesh still carries media; wait once more.
+        state.switchExtended = true;
+        this.#logger.info(
+          { roomId: state.roomId, waiting },
+          'switch slow but the SFU is reachable; waiting once more',
+        );
+        this.#startSwitchTimer(state);
+        return;
+      }
+      const cause = `${waiting.length} of ${state.peers.size} peers got no media through the SFU within ${seconds} s`;
+      if (state.policy === 'sfu') {
+        // Nothing to fall back to: commit, and tell the peers that cannot reach it.
+        this.#setMode(state, 'sfu', 'room mode is sfu', this.#broadcast(state));
+        for (const peerId of waiting) this.#tellUnreachable(state, peerId, cause);
+        return;
+      }
+      this.#abortUpgrade(state, cause, waiting);
+    } else if (state.mode === 'downgrading') {
+      this.#abortDowngrade(
+        state,
+        `${waiting.length} of ${state.peers.size} peers got no peer-to-peer media within ${seconds} s`,
+      );
+    }
+  }
+
+  /** The SFU does not carry media for everyone: stay P2P (the mesh was never closed), try later. */
+  #abortUpgrade(state: RoomMedia, cause: string, waiting: string[]): void {
+    if (state.mode !== 'upgrading') return;
+    for (const peerId of waiting) {
+      for (const transportId of state.sfu?.unconnectedTransports(peerId) ?? []) {
+        this.#reachability.failed(transportId, cause);
+      }
+    }
+    state.failedUpgrades++;
+    const retryMs = this.#backoffMs(state.failedUpgrades);
+    state.upgradeNotBefore = this.#now() + retryMs;
+    const offered = this.#offeredAddresses();
+    this.#logger.warn(
+      { roomId: state.roomId, cause, waiting, offered, retryInMs: retryMs },
+      'SFU unreachable: upgrade aborted, the room stays peer-to-peer',
+    );
+    const announce = this.#broadcast(state);
+    this.#setMode(state, 'p2p', `SFU unreachable: ${cause}`, announce);
+    announce(
+      {
+        type: 'error',
+        code: 'SFU_UNREACHABLE',
+        error: `The SFU could not be reached: ${cause}; no ICE connection to ${offered.join(', ') || 'its addresses'}. The room stays peer-to-peer; next try in ${Math.round(retryMs / 1000)} s.`,
+      },
+      'all',
+    );
+    this.#scheduleUpgradeRetry(state, retryMs);
+  }
+
+  /** P2P does not carry media for everyone: stay on the SFU, try the downgrade later. */
+  #abortDowngrade(state: RoomMedia, cause: string): void {
+    state.failedDowngrades++;
+    const retryMs = this.#backoffMs(state.failedDowngrades);
+    state.downgradeNotBefore = this.#now() + retryMs;
+    this.#logger.warn(
+      { roomId: state.roomId, cause, retryInMs: retryMs },
+      'downgrade aborted; the room stays on the SFU',
+    );
+    this.#setMode(state, 'sfu', `peer-to-peer unreachable: ${cause}`, this.#broadcast(state));
+  }
+
+  #scheduleUpgradeRetry(state: RoomMedia, delayMs: number): void {
+    clearTimeout(state.retryTimer);
+    state.retryTimer = setTimeout(() => {
+      state.retryTimer = undefined;
+      void this.#serialize(state, async () => {
+        if (!this.#isCurrent(state) || state.mode !== 'p2p') return;
+        if (!this.#wantsSfu(state, state.peers.size) || !this.#mayUpgrade(state)) return;
+        await this.#startUpgrade(state, state.peers.size, this.#broadcast(state));
+      });
+    }, delayMs);
+    state.retryTimer.unref();
+  }
+
+  #clientTransportFailed(
+    state: RoomMedia | undefined,
+    peerId: string,
+    message: ClientMessageOf<'sfu-transport-failed'>,
+  ): void {
+    const transportId = message.transportId ?? `${peerId}@${this.#now()}`;
+    this.#reachability.failed(transportId, `${message.reason} (reported by the client)`);
+    if (!state?.peers.has(peerId)) return;
+    this.#logger.info(
+      { roomId: state.roomId, peerId, reason: message.reason, mode: state.mode },
+      'client SFU transport failed',
+    );
+    this.#transportFailed(state, peerId, message.reason);
+  }
+
+  #transportFailed(state: RoomMedia, peerId: string, reason: string): void {
+    if (state.mode === 'upgrading' && state.policy !== 'sfu') {
+      void this.#serialize(state, () => {
+        if (!this.#isCurrent(state)) return;
+        this.#abortUpgrade(state, `peer ${peerId}: ${reason}`, [peerId]);
+      });
+    } else if (state.mode !== 'p2p') {
+      this.#tellUnreachable(state, peerId, reason);
+    }
+  }
+
+  #tellUnreachable(state: RoomMedia, peerId: string, cause: string): void {
+    this.#messenger.sendTo(state.roomId, peerId, {
+      type: 'error',
+      code: 'SFU_UNREACHABLE',
+      error: `The SFU could not be reached (${cause}); no ICE connection to ${this.#offeredAddresses().join(', ') || 'its addresses'}.`,
+    });
+  }
+
+  /** What the pool hands clients, as `address:port/protocol`, for messages and logs. */
+  #offeredAddresses(): string[] {
+    const candidates = this.#pool?.status().candidates ?? [];
+    return candidates.map(
+      (c) =>
+        `${c.address}:${typeof c.port === 'number' ? c.port : `${c.port.min}-${c.port.max}`}/${c.protocol}`,
+    );
   }
 
   #maybeScheduleDowngrade(state: RoomMedia): void {
-    if (state.policy !== 'auto' || state.mode !== 'sfu' || state.downgradeTimer) return;
+    if (state.policy !== 'auto' || state.mode !== 'sfu' || state.downgradeTimer || !state.sfu) return;
     if (state.peers.size > this.#config.downgradeAt) return;
     // Hysteresis: only a room that stays small for the whole delay goes back to P2P.
+    const delay = Math.max(this.#config.downgradeDelayMs, state.downgradeNotBefore - this.#now());
     state.downgradeTimer = setTimeout(() => {
       state.downgradeTimer = undefined;
       if (
         state.mode === 'sfu' &&
+        state.sfu &&
         state.peers.size <= this.#config.downgradeAt &&
-        this.#rooms.get(state.roomId) === state
+        this.#isCurrent(state)
       ) {
-        this.#setMode(state, 'downgrading', 'participants at or below the downgrade threshold');
+        this.#setMode(
+          state,
+          'downgrading',
+          'participants at or below the downgrade threshold',
+          this.#broadcast(state),
+        );
       }
-    }, this.#config.downgradeDelayMs);
+    }, delay);
     state.downgradeTimer.unref();
   }
 
@@ -386,6 +668,7 @@ export class ConnectionManager implements RoomMediaController {
   #closeSfu(state: RoomMedia): void {
     const sfu = state.sfu;
     state.sfu = undefined;
+    state.rebuilding = false;
     sfu?.close();
   }
 
@@ -411,18 +694,132 @@ export class ConnectionManager implements RoomMediaController {
     sfu.on('consumerresumed', ({ peerId, consumerId, producerId }) =>
       send(peerId, { type: 'sfu-consumer-resumed', consumerId, producerId }),
     );
+    sfu.on('transportconnected', ({ transportId }) => {
+      this.#reachability.connected(transportId);
+      if (state.sfu === sfu) this.#checkSwitchDone(state);
+    });
+    sfu.on('transportfailed', ({ peerId, transportId, reason }) => {
+      this.#reachability.failed(transportId, reason);
+      if (state.sfu === sfu && state.peers.has(peerId)) this.#transportFailed(state, peerId, reason);
+    });
     sfu.on('close', (reason: SfuRoomCloseReason) => {
       if (reason === 'closed' || state.sfu !== sfu) return;
-      // The worker (or router) died under the room: fall back to P2P; peers rebuild their mesh.
-      this.#logger.error({ roomId, reason }, 'sfu room lost its router; falling back to p2p');
-      state.sfu = undefined;
-      this.#cancelDowngrade(state);
-      this.#messenger.broadcast(roomId, {
+      this.#onRouterLost(state, reason);
+    });
+  }
+
+  /** The worker (or router) died under the room. */
+  #onRouterLost(state: RoomMedia, reason: SfuRoomCloseReason): void {
+    state.sfu = undefined;
+    // A shutdown closes workers too: that is not a crash to recover from.
+    if (!this.#isCurrent(state)) return;
+    this.#logger.error({ roomId: state.roomId, reason, mode: state.mode }, 'sfu room lost its router');
+    this.#cancelDowngrade(state);
+    if (state.mode === 'upgrading') {
+      // The mesh is still up: stay on it, and try again once a worker runs.
+      state.upgradeNotBefore = this.#now() + WORKER_DIED_RETRY_MS;
+      this.#setMode(state, 'p2p', 'media worker died during the upgrade', this.#broadcast(state));
+      this.#scheduleUpgradeRetry(state, WORKER_DIED_RETRY_MS);
+      return;
+    }
+    if (state.mode === 'p2p') return;
+    state.rebuilding = true;
+    void this.#rebuild(state, 'media worker died');
+  }
+
+  /**
+   * A new router for a room in sfu (or downgrading) mode, on a live worker or on the replacement
+   * of the dead one; its peers get sfu-restart and rebuild their transports. Not serialized with
+   * the room's transitions: a join meanwhile sees the room as sfu and is told by sfu-restart too.
+   */
+  async #rebuild(state: RoomMedia, why: string): Promise<void> {
+    const started = this.#now();
+    let sfu = await this.#tryCreateSfu(state);
+    if (!sfu && this.#isCurrent(state) && this.#workerMayCome()) {
+      await this.#waitForWorker(REBUILD_WAIT_MS);
+      sfu = await this.#tryCreateSfu(state);
+    }
+    if (!this.#isCurrent(state) || state.sfu || state.mode === 'p2p') {
+      sfu?.close();
+      return;
+    }
+    if (sfu) {
+      this.#adoptSfu(state, sfu);
+      this.#logger.info(
+        { roomId: state.roomId, routerId: sfu.routerId, tookMs: this.#now() - started },
+        'sfu room rebuilt on a new router',
+      );
+      this.#messenger.broadcast(state.roomId, {
+        type: 'sfu-restart',
+        roomId: state.roomId,
+        routerRtpCapabilities: sfu.rtpCapabilities,
+        reason: why,
+      });
+      this.#maybeScheduleDowngrade(state);
+      return;
+    }
+    if (state.policy === 'sfu') {
+      // Never P2P: wait for a worker (#onWorkerAvailable), and say so.
+      this.#logger.error({ roomId: state.roomId }, 'no media worker for an sfu room; waiting');
+      this.#messenger.broadcast(state.roomId, {
+        type: 'error',
+        code: 'SFU_UNAVAILABLE',
+        error: 'The media server of this room failed and no other is running yet; waiting for one',
+      });
+      return;
+    }
+    state.rebuilding = false;
+    this.#logger.error({ roomId: state.roomId }, 'no media worker can run; falling back to p2p');
+    const announce = this.#broadcast(state);
+    announce(
+      {
         type: 'error',
         code: 'SFU_WORKER_DIED',
-        error: 'The media server of this room failed; falling back to peer-to-peer',
-      });
-      this.#setMode(state, 'p2p', 'media worker died');
+        error: 'The media server of this room failed and none can run; falling back to peer-to-peer',
+      },
+      'all',
+    );
+    this.#setMode(state, 'p2p', 'no media worker can run', announce);
+  }
+
+  async #tryCreateSfu(state: RoomMedia): Promise<SfuRoomApi | undefined> {
+    if (!this.#isCurrent(state)) return undefined;
+    try {
+      return await this.#createSfuRoom(state.roomId);
+    } catch (err) {
+      this.#logger.warn(
+        { roomId: state.roomId, err: err instanceof Error ? err.message : String(err) },
+        'no router for the room yet',
+      );
+      return undefined;
+    }
+  }
+
+  /** Some worker slot is starting or restarting, so waiting can help. */
+  #workerMayCome(): boolean {
+    return this.#pool?.status().down.some((s) => s.state === 'restarting' || s.state === 'starting') ?? false;
+  }
+
+  #waitForWorker(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#workerWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      this.#workerWaiters.add(done);
     });
+  }
+
+  /** A worker (re)started: wake rebuilds that wait, and give forced rooms without a router one. */
+  #onWorkerAvailable(): void {
+    for (const wake of [...this.#workerWaiters]) wake();
+    for (const state of this.#rooms.values()) {
+      if (state.rebuilding && !state.sfu && state.policy === 'sfu' && state.peers.size > 0) {
+        void this.#serialize(state, () => this.#rebuild(state, 'a media worker is running again'));
+      }
+    }
   }
 }

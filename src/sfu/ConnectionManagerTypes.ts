@@ -1,6 +1,8 @@
-import type { ConnectionMode, OutgoingMessage, ProducerInfo } from '../protocol/index.ts';
+import type { AdvertisedCandidate, PoolHealth, PoolStatus } from '../../workers/MediaWorkerPoolTypes.ts';
+import type { ConnectionMode, OutgoingMessage, ProducerInfo, RoomModePolicy } from '../protocol/index.ts';
 import type { ClientMessageOf } from '../protocol/messages.ts';
 import type { RoomRecord } from '../rooms/RoomTypes.ts';
+import type { ReachabilitySummary } from './ReachabilityLog.ts';
 
 /** How the SFU layer reaches peers without knowing about sockets (PeerRegistry implements it). */
 export interface RoomMessenger {
@@ -21,16 +23,40 @@ export type SfuClientMessage = ClientMessageOf<
   | 'sfu-resume-producer'
   | 'sfu-close-producer'
   | 'sfu-restart-ice'
+  | 'sfu-transport-failed'
   | 'sfu-ready'
   | 'p2p-ready'
 >;
 
 export interface SfuStatus {
   enabled: boolean;
+  /** available: every worker runs; degraded: some do; unavailable: none (or the SFU is off). */
+  health: PoolHealth;
   available: boolean;
   reason?: string;
-  workers: number;
+  workers: { up: number; total: number };
+  /** Worker slots that are down, with why. */
+  down: PoolStatus['down'];
+  /** The addresses and ports clients are given for ICE. */
+  candidates: AdvertisedCandidate[];
+  /** How they were chosen: local-addresses, announced (ANNOUNCED_IP), stun, stun-fallback, listen-ip. */
+  addressSource: PoolStatus['addressSource'] | 'none';
   routers: number;
+  /** Client transports that connected and failed over the last 10 minutes. */
+  clientReachability: ReachabilitySummary;
+}
+
+/**
+ * What a join changes, for the signaling layer to send in this order: room-joined (with `mode`
+ * and the router capabilities), then `toJoiner`, then `toOthers` (a mode-changed the join caused),
+ * then peer-joined. So the others know the room's new mode before they hear of the newcomer.
+ */
+export interface JoinEffects {
+  mode: ConnectionMode;
+  roomMode: RoomModePolicy;
+  routerRtpCapabilities: unknown;
+  toJoiner: OutgoingMessage[];
+  toOthers: OutgoingMessage[];
 }
 
 /** What signaling and REST need from the per-room mode state machine. */
@@ -39,12 +65,10 @@ export interface RoomMediaController {
   /** The room's router capabilities; for a P2P room, those its router would have (undefined without SFU). */
   routerRtpCapabilities(roomId: string): unknown;
   /**
-   * Called before the joiner gets room-joined, with the count including it: a transition that this
-   * join causes starts here (so room-joined already carries the new mode and router capabilities).
+   * A peer joins, `participantCount` including it. A transition this join causes starts here;
+   * the caller sends what it returns (see JoinEffects for the order).
    */
-  peerJoining(room: RoomRecord, peerId: string, participantCount: number): Promise<void>;
-  /** Called after the joiner got room-joined, before the others get peer-joined: announces a mode change. */
-  peerJoined(room: RoomRecord, peerId: string, participantCount: number): void;
+  peerJoining(room: RoomRecord, peerId: string, participantCount: number): Promise<JoinEffects>;
   /** Called after the others got peer-left. */
   peerLeft(roomId: string, peerId: string, participantCount: number): void;
   /** The room is gone (deleted or emptied): release its router at once. */
@@ -53,5 +77,10 @@ export interface RoomMediaController {
   handle(roomId: string, peerId: string, message: SfuClientMessage): Promise<OutgoingMessage | undefined>;
   producersOf(roomId: string, peerId: string): ProducerInfo[];
   status(): SfuStatus;
+  /**
+   * The process is going down: from now on a worker that exits is not a crash (no rebuild, no
+   * fallback, no message), so clients hear server-shutdown first. Synchronous, idempotent.
+   */
+  beginShutdown(): void;
   close(): Promise<void>;
 }

@@ -1,6 +1,5 @@
 import type { types as ms } from 'mediasoup';
 import { EnhancedEventEmitter } from 'mediasoup/extras';
-import type { SfuConfig } from '../config/Config.ts';
 import type { Logger } from '../logger.ts';
 import {
   type DtlsParameters,
@@ -50,6 +49,8 @@ interface PeerState {
   readonly consumers: Map<string, ms.Consumer<ConsumerAppData>>;
   /** Set while removePeer tears the peer down: its own consumers die silently. */
   removing: boolean;
+  /** One of its transports reached ICE connected. */
+  reachable: boolean;
 }
 
 function errorMessage(error: unknown): string {
@@ -66,7 +67,6 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   readonly roomId: string;
   readonly #router: ms.Router;
   readonly #pool: SfuRouterSource;
-  readonly #config: SfuConfig;
   readonly #logger: Logger;
   readonly #initialAvailableOutgoingBitrate: number;
   readonly #maxIncomingBitrate: number;
@@ -75,6 +75,9 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   readonly #transportOwners = new Map<string, string>();
   readonly #producers = new Map<string, ms.Producer<ProducerAppData>>();
   readonly #consumerOwners = new Map<string, string>();
+  /** Which transport each producer / consumer lives on. */
+  readonly #producerTransport = new Map<string, string>();
+  readonly #consumerTransport = new Map<string, string>();
   #closed = false;
 
   /** Gets a router from the pool. Rejects with the pool's ProtocolError (SFU_UNAVAILABLE, MEDIA_ERROR). */
@@ -89,7 +92,6 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     this.roomId = options.roomId;
     this.#router = router;
     this.#pool = options.pool;
-    this.#config = options.sfuConfig;
     this.#logger = options.logger.child({ component: 'SfuRoom', roomId: options.roomId });
     this.#initialAvailableOutgoingBitrate =
       options.initialAvailableOutgoingBitrate ?? DEFAULT_INITIAL_OUTGOING_BITRATE;
@@ -138,6 +140,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
         producers: new Map(),
         consumers: new Map(),
         removing: false,
+        reachable: false,
       });
       this.#logger.debug({ peerId }, 'peer joined sfu');
     }
@@ -147,7 +150,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   async createTransport(peerId: string, direction: TransportDirection): Promise<TransportInfo> {
     const peer = this.#peer(peerId);
     const webRtcServer = this.#pool.getWebRtcServer(this.#router);
-    const listen = webRtcServer ? { webRtcServer } : { listenInfos: this.#listenInfos() };
+    const listen = webRtcServer ? { webRtcServer } : { listenInfos: this.#pool.transportListenInfos() };
     const transport = (await this.#media('createWebRtcTransport', () =>
       this.#router.createWebRtcTransport<TransportAppData>({
         ...listen,
@@ -233,6 +236,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
         : new ProtocolError('TRANSPORT_NOT_FOUND', 'The transport closed');
     }
     this.#registerProducer(peer, producer);
+    this.#producerTransport.set(producer.id, transport.id);
     const info = this.#producerInfo(producer);
     this.#logger.debug({ peerId, producerId: producer.id, kind, source, paused }, 'producer created');
     this.safeEmit('newproducer', info);
@@ -285,6 +289,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
         : new ProtocolError('PRODUCER_NOT_FOUND', 'The producer or transport closed');
     }
     this.#registerConsumer(peer, consumer);
+    this.#consumerTransport.set(consumer.id, transport.id);
     this.#logger.debug({ peerId, consumerId: consumer.id, producerId }, 'consumer created');
     return this.#consumerInfo(consumer);
   }
@@ -389,6 +394,28 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     return entries.filter((e): e is ProducerStatsEntry => e !== undefined);
   }
 
+  peerMediaConnected(peerId: string): boolean {
+    const peer = this.#peers.get(peerId);
+    if (!peer) return false;
+    const carrying = [...peer.transports.values()].filter((t) => this.#carriesMedia(peer, t));
+    const expectsMedia =
+      peer.producers.size > 0 || [...this.#producers.values()].some((p) => p.appData.peerId !== peerId);
+    if (expectsMedia && carrying.length === 0) return false;
+    return carrying.every((t) => this.#isConnected(t));
+  }
+
+  peerReachable(peerId: string): boolean {
+    return this.#peers.get(peerId)?.reachable === true;
+  }
+
+  unconnectedTransports(peerId: string): string[] {
+    const peer = this.#peers.get(peerId);
+    if (!peer) return [];
+    return [...peer.transports.values()]
+      .filter((t) => this.#carriesMedia(peer, t) && !this.#isConnected(t))
+      .map((t) => t.id);
+  }
+
   removePeer(peerId: string): boolean {
     const peer = this.#peers.get(peerId);
     if (!peer) return false;
@@ -428,6 +455,8 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     this.#transportOwners.clear();
     this.#producers.clear();
     this.#consumerOwners.clear();
+    this.#producerTransport.clear();
+    this.#consumerTransport.clear();
     const log =
       reason === 'closed' ? this.#logger.info.bind(this.#logger) : this.#logger.warn.bind(this.#logger);
     log({ reason }, 'sfu room closed');
@@ -442,17 +471,44 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   #registerTransport(peer: PeerState, transport: ms.WebRtcTransport<TransportAppData>): void {
     peer.transports.set(transport.id, transport);
     this.#transportOwners.set(transport.id, peer.peerId);
+    const ref = { peerId: peer.peerId, transportId: transport.id, direction: transport.appData.direction };
     transport.observer.once('close', () => {
       peer.transports.delete(transport.id);
       this.#transportOwners.delete(transport.id);
     });
+    let connectedOnce = false;
     transport.on('icestatechange', (state) => {
       this.#logger.debug({ peerId: peer.peerId, transportId: transport.id, state }, 'ice state');
+      if (!connectedOnce && (state === 'connected' || state === 'completed') && !this.#silent) {
+        connectedOnce = true;
+        peer.reachable = true;
+        this.safeEmit('transportconnected', ref);
+      }
     });
     transport.on('dtlsstatechange', (state) => {
       const level = state === 'failed' ? 'warn' : 'debug';
       this.#logger[level]({ peerId: peer.peerId, transportId: transport.id, state }, 'dtls state');
+      if (state === 'failed' && !this.#silent)
+        this.safeEmit('transportfailed', { ...ref, reason: 'dtls-failed' });
+      // DTLS completes after ICE: the evidence for a switch may be complete only now.
+      if (state === 'connected' && connectedOnce && !this.#silent) this.safeEmit('transportconnected', ref);
     });
+  }
+
+  #carriesMedia(peer: PeerState, transport: ms.WebRtcTransport<TransportAppData>): boolean {
+    if (transport.appData.direction === 'send') {
+      return [...peer.producers.values()].some(
+        (p) => !p.closed && this.#producerTransport.get(p.id) === transport.id,
+      );
+    }
+    return [...peer.consumers.values()].some(
+      (c) => !c.closed && this.#consumerTransport.get(c.id) === transport.id,
+    );
+  }
+
+  #isConnected(transport: ms.WebRtcTransport<TransportAppData>): boolean {
+    const ice = transport.iceState;
+    return (ice === 'connected' || ice === 'completed') && transport.dtlsState === 'connected';
   }
 
   #registerProducer(peer: PeerState, producer: ms.Producer<ProducerAppData>): void {
@@ -470,6 +526,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
 
   #forgetProducer(peer: PeerState, producer: ms.Producer<ProducerAppData>): void {
     peer.producers.delete(producer.id);
+    this.#producerTransport.delete(producer.id);
     if (this.#producers.get(producer.id) === producer) this.#producers.delete(producer.id);
   }
 
@@ -479,6 +536,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     const ref = { peerId: peer.peerId, consumerId: consumer.id, producerId: consumer.producerId };
     consumer.observer.once('close', () => {
       peer.consumers.delete(consumer.id);
+      this.#consumerTransport.delete(consumer.id);
       this.#consumerOwners.delete(consumer.id);
     });
     const closedUnderIt = () => {
@@ -505,19 +563,6 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     }
     peer.transports.delete(transport.id);
     this.#transportOwners.delete(transport.id);
-  }
-
-  #listenInfos(): ms.TransportListenInfo[] {
-    const { listenIp, announcedIp, rtcPortRange } = this.#config;
-    const base = {
-      ip: listenIp,
-      ...(announcedIp ? { announcedAddress: announcedIp } : {}),
-      ...(rtcPortRange ? { portRange: { min: rtcPortRange.min, max: rtcPortRange.max } } : {}),
-    };
-    return [
-      { protocol: 'udp', ...base },
-      { protocol: 'tcp', ...base },
-    ];
   }
 
   #producerInfo(producer: ms.Producer<ProducerAppData>): ProducerInfo {

@@ -18,7 +18,10 @@ import type {
 } from '../protocol/index.ts';
 
 /** What SfuRoom needs from the worker pool (a MediaWorkerPool, or a test double). */
-export type SfuRouterSource = Pick<MediaWorkerPoolApi, 'createRouter' | 'getWebRtcServer'>;
+export type SfuRouterSource = Pick<
+  MediaWorkerPoolApi,
+  'createRouter' | 'getWebRtcServer' | 'transportListenInfos'
+>;
 
 export interface SfuRoomOptions {
   roomId: string;
@@ -64,6 +67,13 @@ export interface ConsumerRef {
   producerId: string;
 }
 
+/** A transport of a peer: ICE connected, or DTLS failed. */
+export interface TransportRef {
+  peerId: string;
+  transportId: string;
+  direction: TransportDirection;
+}
+
 /** Why the room's media side ended: close() was called, or the worker/router went away under it. */
 export type SfuRoomCloseReason = 'closed' | 'worker-closed' | 'router-closed';
 
@@ -79,6 +89,10 @@ export type SfuRoomEvents = {
   /** The consumer's producer paused/resumed; tell `peerId`. */
   consumerpaused: [ConsumerRef];
   consumerresumed: [ConsumerRef];
+  /** A transport reached ICE connected for the first time: the client reaches the SFU. */
+  transportconnected: [TransportRef];
+  /** A transport's DTLS handshake failed. */
+  transportfailed: [TransportRef & { reason: string }];
   /** The router is gone; the room is unusable. No per-producer events are emitted for this. */
   close: [SfuRoomCloseReason];
 };
@@ -144,6 +158,16 @@ export interface SfuRoomApi extends EnhancedEventEmitter<SfuRoomEvents> {
   getPeerProducers(peerId: string): ProducerInfo[];
   getConsumerStats(): Promise<ConsumerStatsEntry[]>;
   getProducerStats(): Promise<ProducerStatsEntry[]>;
+  /**
+   * Evidence that the peer's media flows through the SFU: every transport of the peer that carries
+   * a producer or a consumer is ICE-connected and DTLS-connected, and there is at least one such
+   * transport when the room has media for it to carry.
+   */
+  peerMediaConnected(peerId: string): boolean;
+  /** Some transport of the peer reached ICE connected: the peer can reach the SFU. */
+  peerReachable(peerId: string): boolean;
+  /** Ids of the peer's transports that carry media but never connected (for a failed switch). */
+  unconnectedTransports(peerId: string): string[];
   /** Closes the peer's transports (and so its producers and consumers). False when unknown. */
   removePeer(peerId: string): boolean;
   /** The router's dump (transport, producer and consumer ids), for tests and diagnostics. */

@@ -78,10 +78,14 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg) => {
   session.roomId = room.roomId;
   session.peerId = self.peerId;
   ctx.registry.add(room.roomId, self.peerId, session);
-  await ctx.media.peerJoining(room, self.peerId, ctx.registry.countIn(room.roomId));
+  const media = await ctx.media.peerJoining(room, self.peerId, ctx.registry.countIn(room.roomId));
 
-  const mode = ctx.media.modeOf(room.roomId);
-  const routerRtpCapabilities = ctx.media.routerRtpCapabilities(room.roomId);
+  // The order of a join, on purpose:
+  //   1. room-joined to the joiner, with the room's mode (after this join) and router capabilities;
+  //   2. what the join caused that the joiner must hear (an SFU_UNAVAILABLE error, say);
+  //   3. to the others, a mode-changed this join caused, so they never start P2P towards a
+  //      newcomer that is going straight to the SFU;
+  //   4. peer-joined to the others.
   const peers: PeerInfo[] = joined.others.map((p) => ({
     peerId: p.peerId,
     displayName: p.displayName,
@@ -95,15 +99,17 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg) => {
         peerId: self.peerId,
         peers,
         iceServers: ctx.config.iceServers,
-        connectionMode: mode,
-        ...(routerRtpCapabilities !== undefined ? { routerRtpCapabilities } : {}),
+        connectionMode: media.mode,
+        roomMode: media.roomMode,
+        ...(media.routerRtpCapabilities !== undefined
+          ? { routerRtpCapabilities: media.routerRtpCapabilities }
+          : {}),
       },
       msg.requestId,
     ),
   );
-  // A mode change this join caused goes out before peer-joined, so the others never start P2P
-  // towards a newcomer that is going straight to the SFU.
-  ctx.media.peerJoined(room, self.peerId, ctx.registry.countIn(room.roomId));
+  for (const message of media.toJoiner) session.send(message);
+  for (const message of media.toOthers) ctx.registry.broadcast(room.roomId, message, self.peerId);
   ctx.registry.broadcast(
     room.roomId,
     {
@@ -207,6 +213,7 @@ export const handlers: HandlerTable = {
   'sfu-resume-producer': sfu,
   'sfu-close-producer': sfu,
   'sfu-restart-ice': sfu,
+  'sfu-transport-failed': sfu,
   'sfu-ready': sfu,
   'p2p-ready': sfu,
 };

@@ -20,6 +20,8 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
 
   const goodbye = async (): Promise<void> => {
     shuttingDown = true;
+    // From here a worker that exits is part of the shutdown, not a crash to tell clients about.
+    ctx.media.beginShutdown();
     clearInterval(heartbeat);
     const closing = [...sessions].map(async (session) => {
       session.send({ type: 'server-shutdown', reason: 'The server is shutting down' });

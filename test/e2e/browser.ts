@@ -17,6 +17,8 @@ export const chromiumArgs = [
   '--use-fake-device-for-media-stream',
   // Without it Chromium gathers no loopback candidate on a machine with no network.
   '--allow-loopback-in-peer-connection',
+  // No name lookups leave the machine (the shipped STUN_URLS names a public STUN server).
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
   // Pages in background tabs must keep decoding and running timers.
   '--disable-background-timer-throttling',
   '--disable-renderer-backgrounding',

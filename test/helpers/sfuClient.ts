@@ -15,6 +15,8 @@ export class SyntheticSfuClient {
   /** Client-side failures (a consume racing a closing producer, say); tests may assert on them. */
   readonly failures: string[] = [];
   peer: MscPeerType | undefined;
+  /** sfu-restart messages handled. */
+  restarts = 0;
   #starting: Promise<void> | undefined;
   #readySent = false;
   #closed = false;
@@ -71,6 +73,12 @@ export class SyntheticSfuClient {
           this.#startSfu(message.routerRtpCapabilities);
         if (message.mode === 'downgrading') this.ws.send({ type: 'p2p-ready' });
         if (message.mode === 'p2p') this.#stopSfu();
+        break;
+      case 'sfu-restart':
+        // The room's router was replaced: everything SFU is rebuilt against the new one.
+        this.restarts++;
+        this.#stopSfu();
+        this.#startSfu(message.routerRtpCapabilities);
         break;
       case 'sfu-new-producer':
         if (message.peerId !== this.peerId) this.#consume(message.producerId);

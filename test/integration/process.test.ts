@@ -2,12 +2,23 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
+import type { ServerMessage } from '../../src/protocol/index.ts';
+import { waitFor } from '../helpers/mscPeer.ts';
+import { SyntheticSfuClient } from '../helpers/sfuClient.ts';
 import { TestClient } from '../helpers/wsClient.ts';
+import { freePortBase } from './sfu/sfuTestEnv.ts';
 
 /** Runs the real entry point (src/main.ts under Node's type stripping) as a child process. */
 function startProcess(env: Record<string, string>) {
   const child = spawn(process.execPath, ['src/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', SFU_ENABLED: 'false', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      ...(process.env.MEDIASOUP_WORKER_BIN ? { MEDIASOUP_WORKER_BIN: process.env.MEDIASOUP_WORKER_BIN } : {}),
+      HOST: '127.0.0.1',
+      PORT: '0',
+      SFU_ENABLED: 'false',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
@@ -62,6 +73,56 @@ describe('the server process', () => {
     }
   });
 
+  it('on SIGTERM with SFU peers connected, tells them server-shutdown before anything else, and exits 0', async () => {
+    const proc = startProcess({
+      SFU_ENABLED: 'true',
+      MEDIASOUP_NUM_WORKERS: '1',
+      RTC_PORT: String(await freePortBase(1)),
+      LOG_LEVEL: 'info',
+    });
+    const clients: SyntheticSfuClient[] = [];
+    try {
+      const base = await proc.listening;
+      const wsUrl = `${base.replace('http', 'ws')}/ws`;
+      await fetch(`${base}/api/rooms`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ roomId: 'bye', mode: 'sfu' }),
+      });
+      for (const id of ['a', 'b', 'c']) clients.push(await SyntheticSfuClient.join(wsUrl, 'bye', id));
+      await waitFor(
+        () =>
+          clients.every(
+            (c) =>
+              (c.peer?.received.size ?? 0) === 4 &&
+              [...c.peer!.received.values()].every((r) => r.packets > 5),
+          ),
+        'media among three SFU peers',
+        20_000,
+      );
+      const after: ServerMessage[][] = clients.map(() => []);
+      clients.forEach((c, i) => {
+        c.ws.ws.on('message', (data) => after[i]!.push(JSON.parse(data.toString())));
+      });
+      proc.child.kill('SIGTERM');
+      const closes = await Promise.all(clients.map((c) => c.ws.closed));
+      for (const close of closes) expect(close.code).toBe(1001);
+      for (const messages of after) {
+        expect(messages[0]?.type).toBe('server-shutdown');
+        expect(messages.map((m) => (m.type === 'error' ? m.code : m.type))).not.toContain('SFU_WORKER_DIED');
+        expect(messages.map((m) => m.type)).not.toContain('mode-changed');
+      }
+      const [code] = await proc.exited;
+      expect(code).toBe(0);
+      const log = proc.output.join('\n');
+      expect(log).not.toContain('mediasoup worker died');
+      expect(log).not.toContain('lost its router');
+    } finally {
+      for (const c of clients) c.peer?.close();
+      stop(proc.child);
+    }
+  });
+
   it('refuses to start on an invalid variable, naming it', async () => {
     const proc = startProcess({ PORT: 'eighty' });
     proc.listening.catch(() => {});
@@ -79,8 +140,14 @@ describe('the server process', () => {
     try {
       const base = await proc.listening;
       const ready = await (await fetch(`${base}/ready`)).json();
-      expect(ready).toMatchObject({ status: 'ready', sfu: 'unavailable' });
-      expect(ready.sfuReason).toEqual(expect.any(String));
+      expect(ready).toMatchObject({
+        status: 'ready',
+        sfu: {
+          status: 'unavailable',
+          reason: expect.stringMatching(/ENOENT|no mediasoup worker/),
+          workers: { up: 0, total: 1 },
+        },
+      });
       const clients = await Promise.all(
         [1, 2, 3, 4].map(() => TestClient.connect(`${base.replace('http', 'ws')}/ws`)),
       );

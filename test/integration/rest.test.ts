@@ -179,9 +179,8 @@ describe('REST API', () => {
     });
     expect((await server.app.inject({ method: 'GET', url: '/ready' })).json()).toMatchObject({
       status: 'ready',
-      store: 'ok',
-      storeKind: 'memory',
-      sfu: 'disabled',
+      store: { status: 'ok', kind: 'memory' },
+      sfu: { status: 'unavailable', enabled: false, reason: expect.stringMatching(/SFU_ENABLED=false/) },
     });
   });
 });

@@ -45,7 +45,7 @@ describe('REST on the Redis store', () => {
     try {
       expect((await server.app.inject({ method: 'GET', url: '/ready' })).json()).toMatchObject({
         status: 'ready',
-        storeKind: 'redis',
+        store: { status: 'ok', kind: 'redis' },
       });
     } finally {
       await server.close();
@@ -55,7 +55,10 @@ describe('REST on the Redis store', () => {
     try {
       const res = await down.app.inject({ method: 'GET', url: '/ready' });
       expect(res.statusCode).toBe(503);
-      expect(res.json()).toMatchObject({ status: 'not-ready', store: 'unreachable' });
+      expect(res.json()).toMatchObject({
+        status: 'not-ready',
+        store: { status: 'unreachable', kind: 'redis' },
+      });
       expect((await down.app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
     } finally {
       await down.close();

@@ -9,6 +9,7 @@ import {
   modeLabel,
   roomFromUrl,
   sanitizeRoomId,
+  sfuBannerMessage,
 } from '../../src/client/demo/helpers.ts';
 
 describe('demo helpers', () => {
@@ -71,5 +72,13 @@ describe('demo helpers', () => {
     expect(modeLabel('sfu').text).toBe('SFU');
     expect(modeLabel('upgrading').text).toBe('Switching…');
     expect(modeLabel('downgrading').text).toBe('Switching…');
+  });
+
+  it('words the SFU banner by code and by where the call is', () => {
+    expect(sfuBannerMessage('SFU_UNREACHABLE', 'p2p')).toMatch(/cannot be reached.*continues peer-to-peer/);
+    expect(sfuBannerMessage('SFU_UNREACHABLE', 'sfu')).toMatch(/Video may not arrive/);
+    expect(sfuBannerMessage('SFU_UNAVAILABLE', 'sfu')).toMatch(/Waiting for the media server/);
+    expect(sfuBannerMessage('SFU_WORKER_DIED', 'p2p')).toMatch(/failed/);
+    expect(sfuBannerMessage('ROOM_FULL', 'p2p')).toBeUndefined();
   });
 });

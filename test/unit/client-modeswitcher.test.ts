@@ -6,10 +6,12 @@ import type { ConnectionMode, MediaPath } from '../../src/client/types.ts';
 function fakes() {
   const calls: string[] = [];
   let sfuUp = false;
+  let reachable = false;
   let startCount = 0;
   let startResult: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   let startPromise: Promise<void> | undefined;
-  const waiters: Array<{ path: MediaPath; resolve: () => void; isCurrent: () => boolean }> = [];
+  const waiters: Array<{ path: MediaPath; resolve: (flowing: boolean) => void; isCurrent: () => boolean }> =
+    [];
   const actions: ModeActions = {
     startSfu: () => {
       if (!startPromise) {
@@ -35,11 +37,15 @@ function fakes() {
       sfuUp = false;
       startPromise = undefined;
     },
-    openMesh: () => calls.push('openMesh'),
+    sfuReachable: () => reachable,
+    restartSfu: async () => {
+      calls.push('restartSfu');
+    },
+    openMesh: (options) => calls.push(options?.now ? 'openMesh:now' : 'openMesh'),
     closeMesh: () => calls.push('closeMesh'),
     setPreferredPath: (p) => calls.push(`prefer:${p}`),
     waitForPath: (path, isCurrent) =>
-      new Promise<void>((resolve) => {
+      new Promise<boolean>((resolve) => {
         calls.push(`wait:${path}`);
         waiters.push({ path, resolve, isCurrent });
       }),
@@ -56,6 +62,9 @@ function fakes() {
     get startCount() {
       return startCount;
     },
+    setReachable: (value: boolean) => {
+      reachable = value;
+    },
     sfuStarted: async () => {
       startResult?.resolve();
       await tick();
@@ -65,7 +74,7 @@ function fakes() {
       await tick();
     },
     flows: async (path: MediaPath) => {
-      for (const w of waiters.splice(0)) if (w.path === path) w.resolve();
+      for (const w of waiters.splice(0)) if (w.path === path) w.resolve(true);
       await tick();
     },
   };
@@ -90,16 +99,44 @@ describe('ModeSwitcher', () => {
     expect(s.acceptsP2POffers).toBe(false);
   });
 
-  it('joining an upgrading room: SFU only, sfu-ready once it flows', async () => {
+  it('joining an upgrading room: SFU first, sfu-ready once it flows, no P2P when it flows soon', async () => {
     const f = fakes();
-    const s = new ModeSwitcher(f.actions);
+    const s = new ModeSwitcher(f.actions, { newcomerMeshAfterMs: 50 });
     s.joined('upgrading', {});
     await f.sfuStarted();
-    expect(f.calls).toEqual(['prefer:sfu', 'startSfu', 'wait:sfu']);
+    expect(f.calls).toEqual(['prefer:p2p', 'startSfu', 'wait:sfu']);
     await f.flows('sfu');
-    expect(f.calls.at(-1)).toBe('ready:sfu');
-    expect(f.calls).not.toContain('openMesh');
+    expect(f.calls.slice(-3)).toEqual(['prefer:sfu', 'switched:upgrading:sfu', 'ready:sfu']);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(f.calls.filter((c) => c.startsWith('openMesh'))).toEqual([]);
     expect(s.allowsNewP2P).toBe(false);
+  });
+
+  it('joining an upgrading room whose SFU is reachable but slow: waits for it, no P2P', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions, { newcomerMeshAfterMs: 5 });
+    s.joined('upgrading', {});
+    await f.sfuStarted();
+    f.setReachable(true);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(f.calls.filter((c) => c.startsWith('openMesh'))).toEqual([]);
+    expect(s.allowsNewP2P).toBe(false);
+  });
+
+  it('joining an upgrading room whose SFU does not flow soon: opens P2P too, at once', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions, { newcomerMeshAfterMs: 5 });
+    s.joined('upgrading', {});
+    await f.sfuStarted();
+    expect(s.allowsNewP2P).toBe(false);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(f.calls).toContain('openMesh:now');
+    expect(s.allowsNewP2P).toBe(true);
+    expect(s.preferredPath).toBe('p2p');
+    // The upgrade is aborted: the P2P it opened stays.
+    s.changed('p2p', 'upgrading');
+    expect(s.mode).toBe('p2p');
+    expect(f.calls).not.toContain('closeMesh');
   });
 
   it('upgrade is make-before-break: P2P kept until the SFU flows, then switch, sfu-ready, and P2P closed on sfu', async () => {
@@ -109,9 +146,9 @@ describe('ModeSwitcher', () => {
     f.calls.length = 0;
     s.changed('upgrading', 'p2p', {});
     expect(f.calls).toEqual(['mode:p2p->upgrading', 'startSfu']);
-    // Existing links stay, but a newcomer gets no P2P (it goes straight to the SFU).
+    // Existing links stay; we open none to a newcomer, but answer one that offers (its SFU is slow).
     expect(s.allowsNewP2P).toBe(false);
-    expect(s.acceptsP2POffers).toBe(false);
+    expect(s.acceptsP2POffers).toBe(true);
     await f.sfuStarted();
     expect(f.calls.at(-1)).toBe('wait:sfu');
     expect(f.calls).not.toContain('closeMesh');
@@ -227,6 +264,52 @@ describe('ModeSwitcher', () => {
     await f.sfuStarted();
     await f.flows('p2p');
     expect(f.calls.slice(-3)).toEqual(['prefer:p2p', 'switched:downgrading:p2p', 'ready:p2p']);
+  });
+
+  it('an aborted upgrade after our SFU flowed switches the app back to the P2P tracks, which never stopped', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('p2p');
+    s.changed('upgrading', 'p2p', {});
+    await f.sfuStarted();
+    await f.flows('sfu');
+    expect(s.preferredPath).toBe('sfu');
+    f.calls.length = 0;
+    s.changed('p2p', 'upgrading');
+    expect(f.calls).toEqual(['mode:upgrading->p2p', 'openMesh', 'prefer:p2p', 'switched:p2p:p2p', 'stopSfu']);
+    expect(f.calls).not.toContain('closeMesh');
+  });
+
+  it('sfu-restart rebuilds the SFU session in place, without a mode change', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('sfu', { v: 1 });
+    await f.sfuStarted();
+    f.calls.length = 0;
+    s.restarted({ v: 2 });
+    await f.tick();
+    expect(f.calls).toEqual(['restartSfu']);
+    expect(s.mode).toBe('sfu');
+    expect(s.preferredPath).toBe('sfu');
+    // Nothing to restart in a p2p room.
+    s.changed('p2p', 'sfu');
+    f.calls.length = 0;
+    s.restarted({ v: 3 });
+    await f.tick();
+    expect(f.calls).toEqual([]);
+  });
+
+  it('a room forced to sfu never falls back to P2P', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions, { sfuRetryDelayMs: 1 });
+    s.joined('sfu', {}, 'sfu');
+    expect(s.policy).toBe('sfu');
+    expect(s.acceptsP2POffers).toBe(false);
+    await f.sfuFails('SFU_UNAVAILABLE');
+    s.sfuFailed();
+    expect(s.mode).toBe('sfu');
+    expect(f.calls.filter((c) => c.startsWith('openMesh'))).toEqual([]);
+    expect(s.allowsNewP2P).toBe(false);
   });
 
   it('a repeated mode is ignored; reset() forgets in-flight work', async () => {

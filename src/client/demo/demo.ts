@@ -21,6 +21,7 @@ import {
   modeLabel,
   roomFromUrl,
   sanitizeRoomId,
+  sfuBannerMessage,
 } from './helpers.ts';
 
 declare global {
@@ -70,6 +71,8 @@ const toasts = $('toasts');
 const reconnectBanner = $('reconnect-banner');
 const reconnectText = $('reconnect-text');
 const soundBanner = $<HTMLButtonElement>('sound-banner');
+const sfuBanner = $('sfu-banner');
+const sfuBannerText = $('sfu-banner-text');
 const buttons = {
   mic: $<HTMLButtonElement>('btn-mic'),
   camera: $<HTMLButtonElement>('btn-camera'),
@@ -274,6 +277,7 @@ function showEnded(title: string, text = ''): void {
   clearTiles();
   reconnectBanner.hidden = true;
   soundBanner.hidden = true;
+  hideSfuBanner();
   showView('ended');
 }
 
@@ -319,7 +323,10 @@ function wireClient(): void {
     render();
   });
   client.on('mode-changed', ({ mode }) => setMode(mode));
-  client.on('ready', () => setMode(client.mode));
+  client.on('ready', ({ path }) => {
+    setMode(client.mode);
+    if (path === 'sfu') hideSfuBanner();
+  });
   client.on('reconnecting', ({ attempt }) => {
     reconnectText.textContent = attempt > 1 ? `Reconnecting… (attempt ${attempt})` : 'Reconnecting…';
     reconnectBanner.hidden = false;
@@ -340,17 +347,31 @@ function wireClient(): void {
     );
   });
   client.on('error', (e) => {
+    const banner = sfuBannerMessage(e.code, client.mode);
+    if (banner) {
+      // Not blocking, not alarming: the call goes on; say what happened and what it means.
+      console.warn('[opencall]', e.code, e.message);
+      showSfuBanner(e.code, banner);
+      return;
+    }
     // Media-path hiccups are handled inside the SDK; show only what a person can act on.
-    if (
-      ['NEGOTIATION_FAILED', 'SFU_FAILED', 'REQUEST_TIMEOUT', 'SFU_UNAVAILABLE', 'SFU_WORKER_DIED'].includes(
-        e.code,
-      )
-    ) {
+    if (['NEGOTIATION_FAILED', 'SFU_FAILED', 'REQUEST_TIMEOUT'].includes(e.code)) {
       console.warn('[opencall]', e.code, e.message);
       return;
     }
     toast(e.message, 'error');
   });
+}
+
+function showSfuBanner(code: string, text: string): void {
+  sfuBannerText.textContent = text;
+  sfuBanner.dataset.code = code;
+  sfuBanner.hidden = false;
+}
+
+function hideSfuBanner(): void {
+  sfuBanner.hidden = true;
+  delete sfuBanner.dataset.code;
 }
 
 function setMode(mode: ConnectionMode): void {
@@ -418,6 +439,7 @@ function wireControls(): void {
     me.mediaState = client.mediaState;
     render();
   });
+  $('sfu-banner-close').addEventListener('click', hideSfuBanner);
   buttons.copy.addEventListener('click', copyLink);
   $('empty-copy').addEventListener('click', copyLink);
   buttons.leave.addEventListener('click', async () => {

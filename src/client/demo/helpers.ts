@@ -95,3 +95,22 @@ export function modeLabel(mode: string): { text: string; title: string } {
       return { text: 'P2P', title: 'Media flows directly between participants (peer-to-peer)' };
   }
 }
+
+/** What the SFU banner says for an error code, or undefined when the code is not about the SFU. */
+export function sfuBannerMessage(code: string, mode: string): string | undefined {
+  const onP2p = mode === 'p2p' || mode === 'upgrading';
+  switch (code) {
+    case 'SFU_UNREACHABLE':
+      return onP2p
+        ? 'The media server cannot be reached from this network. The call continues peer-to-peer.'
+        : 'The media server cannot be reached from this network. Video may not arrive.';
+    case 'SFU_UNAVAILABLE':
+      return onP2p
+        ? 'The media server is unavailable. The call continues peer-to-peer.'
+        : 'Waiting for the media server…';
+    case 'SFU_WORKER_DIED':
+      return 'The media server failed. The call continues peer-to-peer.';
+    default:
+      return undefined;
+  }
+}

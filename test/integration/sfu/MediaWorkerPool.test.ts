@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../../src/protocol/errors.ts';
 import { routerMediaCodecs } from '../../../src/sfu/mediaCodecs.ts';
 import { MediaWorkerPool, type WorkerDiedEvent, type WorkerReplacedEvent } from '../../../workers/index.ts';
+import { waitFor } from '../../helpers/mscPeer.ts';
 import { freePortBase, nextEvent, sfuTestConfig, testLogger } from './sfuTestEnv.ts';
 
 const codecs = () => routerMediaCodecs.map((c) => ({ ...c }));
@@ -186,12 +187,22 @@ describe('MediaWorkerPool without a usable worker', () => {
     const squatter = createSocket('udp4');
     await new Promise<void>((resolve) => squatter.bind(port, '127.0.0.1', resolve));
     const pool = await MediaWorkerPool.create(sfuTestConfig({ numWorkers: 1, rtcPort: port }), testLogger(), {
-      restartBackoffMs: 50,
+      restartBackoffMs: 5,
+      maxRestartBackoffMs: 20,
     });
     try {
       expect(pool.available).toBe(false);
       expect(pool.unavailableReason).toMatch(/restart in progress/);
+      expect(pool.status()).toMatchObject({
+        health: 'unavailable',
+        down: [
+          { index: 0, state: 'restarting', port, reason: expect.stringMatching(/address already in use/) },
+        ],
+      });
       await expect(pool.createRouter(codecs())).rejects.toMatchObject({ code: 'SFU_UNAVAILABLE' });
+      // It does not give up: well past the 8 tries of old, it is still at it.
+      await waitFor(() => (pool.status().down[0]?.attempts ?? 0) >= 12, '12 tries', 10_000);
+      expect(pool.status().down[0]?.state).toBe('restarting');
       const replaced = nextEvent<WorkerReplacedEvent>(pool, 'workerreplaced');
       await new Promise<void>((resolve) => squatter.close(resolve));
       expect(await replaced).toMatchObject({ workerIndex: 0, previousPid: undefined, port });

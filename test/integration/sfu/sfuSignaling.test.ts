@@ -189,28 +189,48 @@ describe('SFU over the signaling protocol', () => {
     expect(again.type).toBe('sfu-transport-created');
   });
 
-  it('survives a killed worker: the room falls back to P2P with SFU_WORKER_DIED', async () => {
+  it('rebuilds a 4-peer SFU room on a new router when its worker is SIGKILLed: media again within 3 s', async () => {
     await start();
-    await server.app.inject({
-      method: 'POST',
-      url: '/api/rooms',
-      payload: { roomId: 'fragile', mode: 'sfu' },
-    });
-    const a = await join('fragile', 'a');
-    const b = await join('fragile', 'b');
-    await Promise.all([a.sfuStarted(), b.sfuStarted()]);
+    const all: SyntheticSfuClient[] = [];
+    for (const id of ['a', 'b', 'c', 'd']) all.push(await join('fragile', id));
+    await waitFor(() => all.every((x) => x.mode === 'sfu'), 'the room on the SFU', 20_000);
+    const receivingFromEveryone = () => {
+      const sfu = media().sfuRoomOf('fragile');
+      if (sfu?.getProducers().length !== 8) return false;
+      return all.every((x) =>
+        x.receivingFromAll(
+          sfu
+            .getProducers()
+            .filter((p) => p.peerId !== x.peerId)
+            .map((p) => p.producerId),
+          5,
+        ),
+      );
+    };
+    await waitFor(receivingFromEveryone, 'everyone receiving from everyone', 20_000);
+    const oldRouter = media().sfuRoomOf('fragile')!.routerId;
+
     const pool = media().pool!;
-    const replaced = new Promise((resolve) => pool.once('workerreplaced', resolve));
+    const restarts = all.map((x) => x.ws.next('sfu-restart', () => true, 10_000));
+    const killedAt = performance.now();
     pool.killWorkerForTest(0);
-    await waitFor(() => a.mode === 'p2p' && b.mode === 'p2p', 'fallback to p2p');
-    expect(a.errors.map((e) => e.code)).toContain('SFU_WORKER_DIED');
-    await replaced;
-    expect((await server.app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
+    for (const restart of await Promise.all(restarts)) {
+      expect(restart).toMatchObject({ roomId: 'fragile', routerRtpCapabilities: expect.any(Object) });
+    }
+    await waitFor(receivingFromEveryone, 'media through the new router', 10_000, 20);
+    const mediaAgainMs = Math.round(performance.now() - killedAt);
+    console.log(JSON.stringify({ test: 'worker SIGKILL, 4 peers', mediaAgainMs }));
+    expect(mediaAgainMs).toBeLessThan(3000);
+
+    expect(media().sfuRoomOf('fragile')!.routerId).not.toBe(oldRouter);
+    expect(media().modeOf('fragile')).toBe('sfu');
+    for (const x of all) {
+      expect(x.mode).toBe('sfu');
+      expect(x.restarts).toBe(1);
+      expect(x.errors.map((e) => e.code)).not.toContain('SFU_WORKER_DIED');
+    }
     expect((await server.app.inject({ method: 'GET', url: '/ready' })).json()).toMatchObject({
-      sfu: 'available',
+      sfu: { status: 'available', workers: { up: 1, total: 1 } },
     });
-    // Signaling goes on.
-    a.ws.send({ type: 'offer', toPeerId: 'b', offer: { type: 'offer', sdp: 'v=0' } });
-    expect(await b.ws.next('offer')).toMatchObject({ fromPeerId: 'a' });
   });
 });

@@ -20,6 +20,9 @@ export function sfuTestConfig(overrides: Partial<SfuConfig> = {}): SfuConfig {
     logLevel: 'warn',
     rtcPort: 40000,
     listenIp: '127.0.0.1',
+    announced: { kind: 'none' },
+    ipv6: false,
+    upgradeBackoffMs: 30_000,
     ...overrides,
   };
 }

@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConnectionManager } from '../../src/sfu/ConnectionManager.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+import { freePortBase } from '../integration/sfu/sfuTestEnv.ts';
+import {
+  type BrowserHarness,
+  type DemoPage,
+  decodesFrom,
+  launchBrowser,
+  screenshot,
+  until,
+} from './browser.ts';
+
+/*
+ * An SFU that no page can reach: the workers listen on 127.0.0.1 and announce 127.0.0.2, where
+ * nothing listens (and the traffic stays on this machine). The fourth join starts an upgrade that
+ * can never carry media: it must be aborted, not committed. The mesh is never closed, so the first
+ * three pages decode each other throughout; the fourth opens P2P when its SFU does not flow; the
+ * room ends p2p and every page is told SFU_UNREACHABLE. Switch timeouts are the shipped ones.
+ */
+
+describe('an unreachable SFU in headless Chromium', () => {
+  let server: TestServer;
+  let harness: BrowserHarness;
+  const pages: DemoPage[] = [];
+  const room = `unreachable-${Date.now().toString(36)}`;
+  const media = () => server.app.media as ConnectionManager;
+  const others = (self: DemoPage, among: DemoPage[]) => among.filter((p) => p !== self).map((p) => p.peerId);
+  const decodeEachOther = async (among: DemoPage[], path: 'p2p' | 'sfu') => {
+    for (const p of among) if (!(await decodesFrom(p.page, others(p, among), path))) return false;
+    return true;
+  };
+
+  beforeAll(async () => {
+    server = await startServer({
+      SFU_ENABLED: 'true',
+      MEDIASOUP_NUM_WORKERS: '1',
+      RTC_PORT: String(await freePortBase(1)),
+      RTC_LISTEN_IP: '127.0.0.1',
+      ANNOUNCED_IP: '127.0.0.2',
+      STUN_URLS: '',
+    });
+    harness = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await Promise.all(pages.map((p) => p.close().catch(() => {})));
+    await harness?.close();
+    await server?.close();
+  });
+
+  it('aborts the upgrade: the pages keep decoding each other over P2P, the room ends p2p, SFU_UNREACHABLE', async () => {
+    for (const name of ['Ada', 'Grace', 'Linus']) pages.push(await harness.open(server.url, room, name));
+    await until(() => decodeEachOther(pages, 'p2p'), 'three pages decoding each other over P2P');
+    const first = [...pages];
+
+    pages.push(await harness.open(server.url, room, 'Margaret'));
+    const newcomer = pages[3]!;
+    expect(media().modeOf(room)).toBe('upgrading');
+
+    // While the upgrade runs (and fails), the first three never stop decoding each other over P2P,
+    // and the newcomer, whose SFU does not flow, gets P2P from everyone.
+    let checks = 0;
+    let newcomerDecodedDuringUpgrade = false;
+    while (media().modeOf(room) === 'upgrading') {
+      expect(await decodeEachOther(first, 'p2p'), `check ${checks}: the first three decode each other`).toBe(
+        true,
+      );
+      checks++;
+      if (
+        !newcomerDecodedDuringUpgrade &&
+        (await decodesFrom(newcomer.page, others(newcomer, pages), 'p2p'))
+      ) {
+        newcomerDecodedDuringUpgrade = true;
+      }
+    }
+    expect(checks).toBeGreaterThan(3);
+    expect(newcomerDecodedDuringUpgrade).toBe(true);
+    expect(media().modeOf(room)).toBe('p2p');
+
+    await until(() => decodeEachOther(pages, 'p2p'), 'all four pages decoding each other over P2P');
+    for (const p of pages) {
+      await p.page.waitForSelector('#sfu-banner[data-code="SFU_UNREACHABLE"]:not([hidden])', {
+        timeout: 10_000,
+      });
+      expect(await p.page.evaluate(() => window.opencall.mode)).toBe('p2p');
+      expect(await p.page.evaluate(() => window.opencall.sfuActive)).toBe(false);
+    }
+    // No router is left, /ready shows what failed, and no new attempt is made before the backoff.
+    expect((await media().pool!.dump()).workers.flatMap((w) => w.routerIds)).toEqual([]);
+    const ready = (await server.app.inject({ method: 'GET', url: '/ready' })).json();
+    expect(ready.sfu.clientReachability.failed).toBeGreaterThan(0);
+    expect(ready.sfu.clientReachability.connected).toBe(0);
+    expect(ready.sfu.announcedAddresses.map((c: { address: string }) => c.address)).toEqual([
+      '127.0.0.2',
+      '127.0.0.2',
+    ]);
+    await screenshot(newcomer.page, 'unreachable-banner');
+    expect(await decodeEachOther(pages, 'p2p')).toBe(true);
+    expect(media().modeOf(room)).toBe('p2p');
+  });
+});
