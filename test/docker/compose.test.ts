@@ -337,13 +337,20 @@ describe('Docker: the compose stack carries media through its published UDP port
     expect(health).toBe('healthy');
   }, 60_000);
 
-  it('comes down cleanly: no container left, the published ports free again', async () => {
+  it('comes down cleanly: graceful stop on SIGTERM, no container left, the published ports free again', async () => {
     await Promise.all(rooms.flatMap((r) => r.participants.map((p) => p.client.close())));
     if (failed) await printLogs();
     const t0 = performance.now();
+    // SIGTERM reaches node through init and sh's exec: it shuts down gracefully, well within the timeout.
+    await stack!.composeOk(['stop', '--timeout', '15'], 60_000);
+    const stopped = performance.now() - t0;
+    const logs = await stack!.composeOk(['logs', '--no-color', SERVICE], 60_000);
+    expect(logs).toMatch(/"signal":"SIGTERM".*"msg":"shutting down"/);
+    expect(logs).toMatch(/"msg":"shutdown complete"/);
+    expect(stopped).toBeLessThan(14_000);
     await stack!.down();
     isDown = true;
-    log(`down in ${seconds(t0)}`);
+    log(`stopped in ${(stopped / 1000).toFixed(1)} s, down in ${seconds(t0)}`);
     expect(await stack!.leftovers()).toEqual([]);
     // docker-proxy let go of the published ports: this process can bind them again.
     for (const port of rtcPorts()) {
