@@ -1,11 +1,15 @@
-# OpenCall: one image, signaling + SFU. Build: docker build -t opencall .
+# OpenCall: one image, signaling + SFU. Build: docker build -t opencall .   (or docker-compose build)
 # Run:   docker run --init -p 4000:4000 -p 40000-40001:40000-40001/udp -p 40000-40001:40000-40001/tcp \
 #          -e ANNOUNCED_IP=<public ip> -e MEDIASOUP_NUM_WORKERS=2 opencall
+# One RTC port per media worker (RTC_PORT + index), published under the same number: the published
+# range must hold exactly MEDIASOUP_NUM_WORKERS ports.
 
 FROM node:24-bookworm-slim AS build
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false
 WORKDIR /app
 # mediasoup's postinstall downloads its prebuilt worker. For an offline (air-gapped) build, put a
 # worker binary at docker/mediasoup-worker in the build context: it is used instead of the download.
+# (.dockerignore keeps docker/README.md out, so editing it does not invalidate the npm ci layer.)
 COPY package.json package-lock.json ./
 COPY docker/ ./docker/
 RUN if [ -x docker/mediasoup-worker ]; then export MEDIASOUP_WORKER_BIN=/app/docker/mediasoup-worker; fi \
