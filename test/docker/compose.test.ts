@@ -105,7 +105,17 @@ describe('Docker: the compose stack carries media through its published UDP port
           try {
             const response = await fetch(`${httpUrl}/ready`, { signal: AbortSignal.timeout(2000) });
             lastReady = `${response.status} ${await response.text()}`;
-            return response.ok && (JSON.parse(lastReady.slice(4)) as { sfu?: string }).sfu === 'available';
+            const body = JSON.parse(lastReady.slice(4)) as {
+              store?: { status?: string; kind?: string };
+              sfu?: { status?: string; announcedAddresses?: Array<{ address: string }> };
+            };
+            return (
+              response.ok &&
+              body.store?.status === 'ok' &&
+              body.store.kind === 'redis' &&
+              body.sfu?.status === 'available' &&
+              (body.sfu.announcedAddresses ?? []).every((c) => c.address === announcedIp)
+            );
           } catch (err) {
             lastReady = String(err);
             return false;
