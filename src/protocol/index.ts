@@ -1,5 +1,7 @@
+export * from './client.ts';
 export * from './common.ts';
 export * from './errors.ts';
 export * from './mediasoup.ts';
-export * from './messages.ts';
 export * from './rest.ts';
+export * from './server.ts';
+export type { Delivery, Route } from './table.ts';

@@ -2,19 +2,27 @@ import type { MediaWorkerPoolApi } from '../../workers/MediaWorkerPoolTypes.ts';
 import type { SfuConfig } from '../config/index.ts';
 import type { Logger } from '../logger.ts';
 import {
+  type ClientMessageOf,
   type ConnectionMode,
+  isSwitchMessage,
   type OutgoingMessage,
   type ProducerInfo,
   ProtocolError,
+  type ReplyBody,
   type RoomModePolicy,
+  type RouterRtpCapabilities,
+  type SfuOperationType,
+  type SwitchMessageType,
 } from '../protocol/index.ts';
-import type { ClientMessageOf } from '../protocol/messages.ts';
 import type { RoomRecord } from '../rooms/RoomTypes.ts';
 import type {
   JoinEffects,
+  MediaMessage,
+  MediaMessageType,
   RoomMediaController,
   RoomMessenger,
-  SfuClientMessage,
+  SfuOperation,
+  SfuOperationTable,
   SfuStatus,
 } from './ConnectionManagerTypes.ts';
 import { ReachabilityLog } from './ReachabilityLog.ts';
@@ -72,6 +80,75 @@ interface RoomMedia {
 }
 
 /**
+ * The SFU operations, one per message the protocol routes to `sfu`; each maps onto one SfuRoom
+ * method and builds its reply. The room must have a router (handle() checks that first).
+ */
+const sfuOperations: SfuOperationTable = {
+  'sfu-join': (sfu, peerId, m) => ({ type: 'sfu-joined', producers: sfu.addPeer(peerId, m.rtpCapabilities) }),
+  'sfu-create-transport': async (sfu, peerId, m) => ({
+    type: 'sfu-transport-created',
+    ...(await sfu.createTransport(peerId, m.direction)),
+  }),
+  'sfu-connect-transport': async (sfu, peerId, m) => {
+    await sfu.connectTransport(peerId, m.transportId, m.dtlsParameters);
+    return { type: 'sfu-transport-connected', transportId: m.transportId };
+  },
+  'sfu-produce': async (sfu, peerId, m) => ({
+    type: 'sfu-produced',
+    producerId: await sfu.produce(peerId, m.transportId, m.kind, m.rtpParameters, m.appData.source, m.paused),
+  }),
+  'sfu-consume': async (sfu, peerId, m) => ({
+    type: 'sfu-consumed',
+    ...(await sfu.consume(peerId, m.producerId, m.rtpCapabilities)),
+  }),
+  'sfu-resume-consumer': async (sfu, peerId, m) => {
+    const { consumerId, producerId } = await sfu.resumeConsumer(peerId, m.consumerId);
+    return { type: 'sfu-consumer-resumed', consumerId, producerId };
+  },
+  'sfu-pause-consumer': async (sfu, peerId, m) => {
+    const { consumerId, producerId } = await sfu.pauseConsumer(peerId, m.consumerId);
+    return { type: 'sfu-consumer-paused', consumerId, producerId };
+  },
+  'sfu-pause-producer': async (sfu, peerId, m) => {
+    await sfu.pauseProducer(peerId, m.producerId);
+    return { type: 'sfu-producer-paused', producerId: m.producerId, peerId };
+  },
+  'sfu-resume-producer': async (sfu, peerId, m) => {
+    await sfu.resumeProducer(peerId, m.producerId);
+    return { type: 'sfu-producer-resumed', producerId: m.producerId, peerId };
+  },
+  'sfu-close-producer': (sfu, peerId, m) => {
+    sfu.closeProducer(peerId, m.producerId);
+    return { type: 'sfu-producer-closed', producerId: m.producerId, peerId };
+  },
+  'sfu-restart-ice': async (sfu, peerId, m) => ({
+    type: 'sfu-ice-restarted',
+    transportId: m.transportId,
+    iceParameters: await sfu.restartIce(peerId, m.transportId),
+  }),
+};
+
+/** Runs the operation of the message's type (generic, so the table's entry and the message agree). */
+function runOperation<T extends SfuOperationType>(
+  type: T,
+  sfu: SfuRoomApi,
+  peerId: string,
+  message: ClientMessageOf<T>,
+): ReturnType<SfuOperation<T>> {
+  const operation: SfuOperation<T> = sfuOperations[type];
+  return operation(sfu, peerId, message);
+}
+
+/** What the switch does with a peer's report; one entry per message the protocol routes to `switch`. */
+type SwitchHandlerTable = {
+  [T in SwitchMessageType]: (
+    state: RoomMedia | undefined,
+    peerId: string,
+    message: ClientMessageOf<T>,
+  ) => void;
+};
+
+/**
  * Decides, per room, whether media goes peer-to-peer or through the SFU, and runs the switch
  * make-before-break: peers keep the old path until every one reports the new one flowing, with
  * evidence the server can check (its transports connected). A switch that does not get there by
@@ -91,7 +168,7 @@ export class ConnectionManager implements RoomMediaController {
   readonly #workerWaiters = new Set<() => void>();
   #closed = false;
   #stopping = false;
-  #defaultRtpCapabilities: unknown;
+  #defaultRtpCapabilities: RouterRtpCapabilities | undefined;
 
   constructor(options: ConnectionManagerOptions) {
     this.#config = options.sfuConfig;
@@ -120,7 +197,7 @@ export class ConnectionManager implements RoomMediaController {
    * of this server will have (same codecs, same mediasoup): clients load their Device with them
    * ahead of a switch, which takes that step off the switch's critical path.
    */
-  routerRtpCapabilities(roomId: string): unknown {
+  routerRtpCapabilities(roomId: string): RouterRtpCapabilities | undefined {
     return this.#rooms.get(roomId)?.sfu?.rtpCapabilities ?? this.#defaultRtpCapabilities;
   }
 
@@ -241,15 +318,11 @@ export class ConnectionManager implements RoomMediaController {
   async handle(
     roomId: string,
     peerId: string,
-    message: SfuClientMessage,
-  ): Promise<OutgoingMessage | undefined> {
+    message: MediaMessage,
+  ): Promise<ReplyBody<MediaMessageType> | undefined> {
     const state = this.#rooms.get(roomId);
-    if (message.type === 'sfu-ready' || message.type === 'p2p-ready') {
-      if (state) this.#markReady(state, peerId, message.type === 'sfu-ready' ? 'upgrading' : 'downgrading');
-      return undefined;
-    }
-    if (message.type === 'sfu-transport-failed') {
-      this.#clientTransportFailed(state, peerId, message);
+    if (isSwitchMessage(message)) {
+      this.#runSwitch(message.type, state, peerId, message);
       return undefined;
     }
     const sfu = state?.sfu;
@@ -261,54 +334,27 @@ export class ConnectionManager implements RoomMediaController {
           : `Room ${roomId} is in p2p mode`,
       );
     }
-    switch (message.type) {
-      case 'sfu-join':
-        return { type: 'sfu-joined', producers: sfu.addPeer(peerId, message.rtpCapabilities) };
-      case 'sfu-create-transport':
-        return { type: 'sfu-transport-created', ...(await sfu.createTransport(peerId, message.direction)) };
-      case 'sfu-connect-transport':
-        await sfu.connectTransport(peerId, message.transportId, message.dtlsParameters);
-        return { type: 'sfu-transport-connected', transportId: message.transportId };
-      case 'sfu-produce': {
-        const producerId = await sfu.produce(
-          peerId,
-          message.transportId,
-          message.kind,
-          message.rtpParameters,
-          message.appData.source,
-          message.paused,
-        );
-        return { type: 'sfu-produced', producerId };
-      }
-      case 'sfu-consume':
-        return {
-          type: 'sfu-consumed',
-          ...(await sfu.consume(peerId, message.producerId, message.rtpCapabilities)),
-        };
-      case 'sfu-resume-consumer': {
-        const { consumerId, producerId } = await sfu.resumeConsumer(peerId, message.consumerId);
-        return { type: 'sfu-consumer-resumed', consumerId, producerId };
-      }
-      case 'sfu-pause-consumer': {
-        const { consumerId, producerId } = await sfu.pauseConsumer(peerId, message.consumerId);
-        return { type: 'sfu-consumer-paused', consumerId, producerId };
-      }
-      case 'sfu-pause-producer':
-        await sfu.pauseProducer(peerId, message.producerId);
-        return { type: 'sfu-producer-paused', producerId: message.producerId, peerId };
-      case 'sfu-resume-producer':
-        await sfu.resumeProducer(peerId, message.producerId);
-        return { type: 'sfu-producer-resumed', producerId: message.producerId, peerId };
-      case 'sfu-close-producer':
-        sfu.closeProducer(peerId, message.producerId);
-        return { type: 'sfu-producer-closed', producerId: message.producerId, peerId };
-      case 'sfu-restart-ice':
-        return {
-          type: 'sfu-ice-restarted',
-          transportId: message.transportId,
-          iceParameters: await sfu.restartIce(peerId, message.transportId),
-        };
-    }
+    return runOperation(message.type, sfu, peerId, message);
+  }
+
+  readonly #switchHandlers: SwitchHandlerTable = {
+    'sfu-ready': (state, peerId) => {
+      if (state) this.#markReady(state, peerId, 'upgrading');
+    },
+    'p2p-ready': (state, peerId) => {
+      if (state) this.#markReady(state, peerId, 'downgrading');
+    },
+    'sfu-transport-failed': (state, peerId, message) => this.#clientTransportFailed(state, peerId, message),
+  };
+
+  #runSwitch<T extends SwitchMessageType>(
+    type: T,
+    state: RoomMedia | undefined,
+    peerId: string,
+    message: ClientMessageOf<T>,
+  ): void {
+    const handler: SwitchHandlerTable[T] = this.#switchHandlers[type];
+    handler(state, peerId, message);
   }
 
   beginShutdown(): void {

@@ -1,8 +1,18 @@
 import type { AdvertisedCandidate, PoolHealth, PoolStatus } from '../../workers/MediaWorkerPoolTypes.ts';
-import type { ConnectionMode, OutgoingMessage, ProducerInfo, RoomModePolicy } from '../protocol/index.ts';
-import type { ClientMessageOf } from '../protocol/messages.ts';
+import type {
+  ClientMessageOf,
+  ConnectionMode,
+  OutgoingMessage,
+  ProducerInfo,
+  ReplyBody,
+  RoomModePolicy,
+  RouterRtpCapabilities,
+  SfuOperationType,
+  SwitchMessageType,
+} from '../protocol/index.ts';
 import type { RoomRecord } from '../rooms/RoomTypes.ts';
 import type { ReachabilitySummary } from './ReachabilityLog.ts';
+import type { SfuRoomApi } from './SfuRoomTypes.ts';
 
 /** How the SFU layer reaches peers without knowing about sockets (PeerRegistry implements it). */
 export interface RoomMessenger {
@@ -10,23 +20,19 @@ export interface RoomMessenger {
   broadcast(roomId: string, message: OutgoingMessage, exceptPeerId?: string): void;
 }
 
-/** The SFU messages a client can send, all handled by the ConnectionManager. */
-export type SfuClientMessage = ClientMessageOf<
-  | 'sfu-join'
-  | 'sfu-create-transport'
-  | 'sfu-connect-transport'
-  | 'sfu-produce'
-  | 'sfu-consume'
-  | 'sfu-resume-consumer'
-  | 'sfu-pause-consumer'
-  | 'sfu-pause-producer'
-  | 'sfu-resume-producer'
-  | 'sfu-close-producer'
-  | 'sfu-restart-ice'
-  | 'sfu-transport-failed'
-  | 'sfu-ready'
-  | 'p2p-ready'
->;
+/** The client messages the ConnectionManager handles: SFU operations and the switch's reports. */
+export type MediaMessageType = SfuOperationType | SwitchMessageType;
+export type MediaMessage = ClientMessageOf<MediaMessageType>;
+
+/** One SFU operation: a request of a peer in a room that has a router, and its reply. */
+export type SfuOperation<T extends SfuOperationType> = (
+  sfu: SfuRoomApi,
+  peerId: string,
+  message: ClientMessageOf<T>,
+) => ReplyBody<T> | Promise<ReplyBody<T>>;
+
+/** One operation per message routed to `sfu` in the protocol: a missing one does not compile. */
+export type SfuOperationTable = { [T in SfuOperationType]: SfuOperation<T> };
 
 export interface SfuStatus {
   enabled: boolean;
@@ -54,7 +60,7 @@ export interface SfuStatus {
 export interface JoinEffects {
   mode: ConnectionMode;
   roomMode: RoomModePolicy;
-  routerRtpCapabilities: unknown;
+  routerRtpCapabilities: RouterRtpCapabilities | undefined;
   toJoiner: OutgoingMessage[];
   toOthers: OutgoingMessage[];
 }
@@ -63,7 +69,7 @@ export interface JoinEffects {
 export interface RoomMediaController {
   modeOf(roomId: string): ConnectionMode;
   /** The room's router capabilities; for a P2P room, those its router would have (undefined without SFU). */
-  routerRtpCapabilities(roomId: string): unknown;
+  routerRtpCapabilities(roomId: string): RouterRtpCapabilities | undefined;
   /**
    * A peer joins, `participantCount` including it. A transition this join causes starts here;
    * the caller sends what it returns (see JoinEffects for the order).
@@ -73,8 +79,12 @@ export interface RoomMediaController {
   peerLeft(roomId: string, peerId: string, participantCount: number): void;
   /** The room is gone (deleted or emptied): release its router at once. */
   roomClosed(roomId: string): void;
-  /** Handles one SFU request of a peer; returns the reply (requestId is added by the caller). */
-  handle(roomId: string, peerId: string, message: SfuClientMessage): Promise<OutgoingMessage | undefined>;
+  /** Handles one SFU request or switch report of a peer; returns the reply (the caller adds requestId). */
+  handle(
+    roomId: string,
+    peerId: string,
+    message: MediaMessage,
+  ): Promise<ReplyBody<MediaMessageType> | undefined>;
   producersOf(roomId: string, peerId: string): ProducerInfo[];
   status(): SfuStatus;
   /**

@@ -151,7 +151,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     const peer = this.#peer(peerId);
     const webRtcServer = this.#pool.getWebRtcServer(this.#router);
     const listen = webRtcServer ? { webRtcServer } : { listenInfos: this.#pool.transportListenInfos() };
-    const transport = (await this.#media('createWebRtcTransport', () =>
+    const transport = await this.#media('createWebRtcTransport', () =>
       this.#router.createWebRtcTransport<TransportAppData>({
         ...listen,
         enableUdp: true,
@@ -160,7 +160,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
         initialAvailableOutgoingBitrate: this.#initialAvailableOutgoingBitrate,
         appData: { peerId, direction },
       }),
-    )) as ms.WebRtcTransport<TransportAppData>;
+    );
     // The peer may have left, or the room closed, while the worker answered.
     if (this.#closed || this.#peers.get(peerId) !== peer) {
       transport.close();
@@ -219,16 +219,16 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
         throw new ProtocolError('FORBIDDEN', `Already producing ${source}: close that producer first`);
       }
     }
-    const producer = (await this.#media('produce', () =>
+    const producer = await this.#media('produce', () =>
       transport.produce<ProducerAppData>({
         kind,
-        // Checked by the zod schema; mediasoup's own type narrows header extension URIs to a union
-        // of literals, and ortc.validateRtpParameters in mediasoup checks the rest.
-        rtpParameters: rtpParameters as ms.RtpParameters,
+        // Checked by the zod schema, whose type is mediasoup's (test/unit/protocolTypes.test.ts);
+        // ortc.validateRtpParameters in mediasoup checks what a schema cannot (payload types used).
+        rtpParameters,
         paused,
         appData: { peerId, source },
       }),
-    )) as ms.Producer<ProducerAppData>;
+    );
     if (this.#closed || transport.closed) {
       producer.close();
       throw this.#closed
@@ -261,7 +261,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
         'No recv transport: create one with direction "recv" first',
       );
     }
-    const caps = (rtpCapabilities ?? peer.rtpCapabilities) as ms.RtpCapabilities;
+    const caps = rtpCapabilities ?? peer.rtpCapabilities;
     const canConsume = this.#sync('canConsume', () =>
       this.#router.canConsume({ producerId, rtpCapabilities: caps }),
     );
@@ -272,12 +272,12 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     }
     let consumer: ms.Consumer<ConsumerAppData>;
     try {
-      consumer = (await transport.consume<ConsumerAppData>({
+      consumer = await transport.consume<ConsumerAppData>({
         producerId,
         rtpCapabilities: caps,
         paused: true,
         appData: { peerId, producerPeerId: producer.appData.peerId, source: producer.appData.source },
-      })) as ms.Consumer<ConsumerAppData>;
+      });
     } catch (error) {
       if (!this.#producers.has(producerId)) throw new ProtocolError('PRODUCER_NOT_FOUND');
       throw this.#mediaError('consume', error);

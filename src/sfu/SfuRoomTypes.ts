@@ -1,6 +1,5 @@
 import type { types as ms } from 'mediasoup';
 import type { EnhancedEventEmitter } from 'mediasoup/extras';
-import type { z } from 'zod';
 import type { MediaWorkerPoolApi } from '../../workers/MediaWorkerPoolTypes.ts';
 import type { SfuConfig } from '../config/Config.ts';
 import type { Logger } from '../logger.ts';
@@ -12,8 +11,7 @@ import type {
   ProducerInfo,
   RtpCapabilities,
   RtpParameters,
-  SfuConsumed,
-  SfuTransportCreated,
+  ServerMessageOf,
   TransportDirection,
 } from '../protocol/index.ts';
 
@@ -37,22 +35,19 @@ export interface SfuRoomOptions {
   maxIncomingBitrate?: number;
 }
 
-type Reply<T> = Omit<T, 'type' | 'timestamp' | 'requestId'>;
+/** A server message's fields, without its type and the fields the server adds when sending. */
+type Fields<T> = Omit<T, 'type' | 'timestamp' | 'requestId'>;
 
 /** createTransport's answer: what sfu-transport-created carries. */
-export type TransportInfo = Omit<Reply<z.infer<typeof SfuTransportCreated>>, 'dtlsParameters'> & {
-  dtlsParameters: ms.DtlsParameters;
-};
+export type TransportInfo = Fields<ServerMessageOf<'sfu-transport-created'>>;
 
 /**
  * consume's answer: what sfu-consumed carries. `peerId` is the PRODUCING peer (whose media this is);
  * the consumer starts paused, the client resumes it once its local consumer exists.
  */
-export type ConsumerInfo = Omit<Reply<z.infer<typeof SfuConsumed>>, 'rtpParameters'> & {
-  rtpParameters: ms.RtpParameters;
-};
+export type ConsumerInfo = Fields<ServerMessageOf<'sfu-consumed'>>;
 
-export type IceParametersInfo = z.infer<typeof IceParameters>;
+export type IceParametersInfo = IceParameters;
 
 /** A producer event: whose producer it is. */
 export interface ProducerRef {

@@ -1,5 +1,10 @@
-import type { z } from 'zod';
-import { ClientMessage, type ErrorCode, type RequestId } from '../protocol/index.ts';
+import {
+  type ClientMessage,
+  clientMessages,
+  type ErrorCode,
+  isClientMessageType,
+  type RequestId,
+} from '../protocol/index.ts';
 
 export type Decoded =
   | { ok: true; message: ClientMessage }
@@ -11,11 +16,6 @@ export type Decoded =
       relatedType?: string;
       details?: unknown;
     };
-
-/** One schema per type: a Map lookup beats trying every member of the union. */
-const schemaByType = new Map<string, z.ZodType<ClientMessage>>(
-  ClientMessage.options.map((schema) => [schema.shape.type.value, schema as z.ZodType<ClientMessage>]),
-);
 
 function requestIdOf(value: Record<string, unknown>): RequestId | undefined {
   const id = value.requestId;
@@ -40,8 +40,8 @@ export function decodeClientMessage(text: string): Decoded {
   if (typeof type !== 'string') {
     return { ok: false, code: 'INVALID_MESSAGE', error: 'Missing "type" field', ...base };
   }
-  const schema = schemaByType.get(type);
-  if (!schema) {
+  // One schema per type, from the protocol table: a lookup beats trying every member of a union.
+  if (!isClientMessageType(type)) {
     return {
       ok: false,
       code: 'UNKNOWN_TYPE',
@@ -50,7 +50,7 @@ export function decodeClientMessage(text: string): Decoded {
       ...base,
     };
   }
-  const parsed = schema.safeParse(value);
+  const parsed = clientMessages[type].schema.safeParse(value);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
     const first = issues[0];

@@ -1,27 +1,41 @@
 import {
   type ClientMessageOf,
-  type ClientMessageType,
-  type OutgoingMessage,
   type PeerInfo,
   ProtocolError,
+  type ReplyBody,
+  type ReplyTypeOf,
+  type SignalingMessageType,
 } from '../protocol/index.ts';
-import type { SfuClientMessage } from '../sfu/ConnectionManagerTypes.ts';
 import type { Session } from './Session.ts';
 import type { SignalingContext } from './SignalingContext.ts';
 
 /*
- * The dispatch table: one handler per client message type. Handlers get validated messages only,
- * throw ProtocolError for protocol failures, and never trust identities the client sends: the
- * sender's peerId comes from the session.
+ * The dispatch table: one handler per client message the protocol routes to `signaling` (the SFU
+ * and switch messages go to the ConnectionManager). Handlers get validated messages only, throw
+ * ProtocolError for protocol failures, and never trust identities the client sends: the sender's
+ * peerId comes from the session.
  */
 
-export type Handler<T extends ClientMessageType> = (
+/** Proof that a handler answered: only a reply function hands one out. */
+export interface Replied {
+  readonly replied: true;
+}
+
+/** Sends the reply (the dispatcher adds `requestId` and `timestamp`). */
+export type ReplyFn<T extends SignalingMessageType> = (body: ReplyBody<T>) => Replied;
+
+/** A message with a reply must be answered: its handler can only finish with the proof. */
+type Outcome<T extends SignalingMessageType> = ReplyTypeOf<T> extends null ? void : Replied;
+
+export type Handler<T extends SignalingMessageType> = (
   ctx: SignalingContext,
   session: Session,
   message: ClientMessageOf<T>,
-) => void | Promise<void>;
+  reply: ReplyFn<T>,
+) => Outcome<T> | Promise<Outcome<T>>;
 
-type HandlerTable = { [T in ClientMessageType]: Handler<T> };
+/** One handler per signaling message of the protocol: a missing one does not compile. */
+export type HandlerTable = { [T in SignalingMessageType]: Handler<T> };
 
 /** The session's room and peer id, or NOT_IN_ROOM. */
 function membership(session: Session, roomId?: string): { roomId: string; peerId: string } {
@@ -41,15 +55,7 @@ function assertSelf(claimed: string | undefined, actual: string, field: string):
   }
 }
 
-function withRequestId<M extends OutgoingMessage>(
-  message: M,
-  requestId: ClientMessageOf<ClientMessageType>['requestId'],
-): M {
-  if (requestId !== undefined) message.requestId = requestId;
-  return message;
-}
-
-const joinRoom: Handler<'join-room'> = async (ctx, session, msg) => {
+const joinRoom: Handler<'join-room'> = async (ctx, session, msg, reply) => {
   if (session.roomId !== undefined) {
     throw new ProtocolError(
       'ALREADY_IN_ROOM',
@@ -72,8 +78,7 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg) => {
   // The socket may have closed, or another connection may have claimed the id, while we awaited.
   if (!session.isOpen || ctx.registry.get(room.roomId, self.peerId)) {
     await ctx.rooms.leave(room.roomId, self.peerId);
-    if (session.isOpen) throw new ProtocolError('DUPLICATE_PEER');
-    return;
+    throw new ProtocolError('DUPLICATE_PEER');
   }
   session.roomId = room.roomId;
   session.peerId = self.peerId;
@@ -91,23 +96,18 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg) => {
     displayName: p.displayName,
     mediaState: p.mediaState,
   }));
-  session.send(
-    withRequestId(
-      {
-        type: 'room-joined',
-        roomId: room.roomId,
-        peerId: self.peerId,
-        peers,
-        iceServers: ctx.config.iceServers,
-        connectionMode: media.mode,
-        roomMode: media.roomMode,
-        ...(media.routerRtpCapabilities !== undefined
-          ? { routerRtpCapabilities: media.routerRtpCapabilities }
-          : {}),
-      },
-      msg.requestId,
-    ),
-  );
+  const replied = reply({
+    type: 'room-joined',
+    roomId: room.roomId,
+    peerId: self.peerId,
+    peers,
+    iceServers: ctx.config.iceServers,
+    connectionMode: media.mode,
+    roomMode: media.roomMode,
+    ...(media.routerRtpCapabilities !== undefined
+      ? { routerRtpCapabilities: media.routerRtpCapabilities }
+      : {}),
+  });
   for (const message of media.toJoiner) session.send(message);
   for (const message of media.toOthers) ctx.registry.broadcast(room.roomId, message, self.peerId);
   ctx.registry.broadcast(
@@ -122,6 +122,7 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg) => {
     self.peerId,
   );
   ctx.logger.info({ roomId: room.roomId, peerId: self.peerId, sessionId: session.id }, 'peer joined');
+  return replied;
 };
 
 /** Takes the session out of its room: store, registry, broadcast, SFU. Shared by leave, close and heartbeat. */
@@ -142,78 +143,75 @@ export async function detachSession(ctx: SignalingContext, session: Session, why
   }
 }
 
-const leaveRoom: Handler<'leave-room'> = async (ctx, session, msg) => {
+const leaveRoom: Handler<'leave-room'> = async (ctx, session, msg, reply) => {
   const { roomId, peerId } = membership(session, msg.roomId);
   assertSelf(msg.peerId, peerId, 'peerId');
   await detachSession(ctx, session, 'leave-room');
-  session.send(withRequestId({ type: 'room-left', roomId }, msg.requestId));
+  return reply({ type: 'room-left', roomId });
 };
 
-type RelayType = 'offer' | 'answer' | 'ice-candidate';
-
-/**
- * A relay handler. `payload` renders the message's own field (offer, answer or candidate) as JSON;
- * the rest of the frame is written by hand. This is the hot path: the ids in it matched the
- * protocol's Id pattern (letters, digits, `_ . : @ -`: nothing JSON escapes), so the frame is
- * exactly what JSON.stringify would give, at a fraction of the cost. Only validated fields travel
- * on; the client's raw JSON is never forwarded.
- */
-function relay<T extends RelayType>(type: T, payload: (m: ClientMessageOf<T>) => string): Handler<T> {
-  return (ctx, session, message) => {
-    const msg = message as unknown as ClientMessageOf<RelayType>;
-    const { roomId, peerId } = membership(session, msg.roomId);
-    assertSelf(msg.fromPeerId, peerId, 'fromPeerId');
-    if (msg.toPeerId === peerId) throw new ProtocolError('INVALID_MESSAGE', 'toPeerId is your own peer id');
-    const target = ctx.registry.get(roomId, msg.toPeerId);
-    if (!target) throw new ProtocolError('PEER_NOT_FOUND', `Peer ${msg.toPeerId} is not in room ${roomId}`);
-    target.sendRaw(
-      `{"type":"${type}","roomId":"${roomId}","fromPeerId":"${peerId}","toPeerId":"${msg.toPeerId}",${payload(message)},"timestamp":${Date.now()}}`,
-    );
-  };
+/** The addressing of a relayed message. */
+interface RelayFields {
+  roomId?: string | undefined;
+  fromPeerId?: string | undefined;
+  toPeerId: string;
 }
 
-const mediaStateChanged: Handler<'media-state-changed'> = async (ctx, session, msg) => {
+/**
+ * Forwards a relay. `payload` is the message's own field (offer, answer or candidate) as JSON; the
+ * rest of the frame is written by hand. This is the hot path: the ids in it matched the protocol's
+ * Id pattern (letters, digits, `_ . : @ -`: nothing JSON escapes), so the frame is exactly what
+ * JSON.stringify would give, at a fraction of the cost. Only validated fields travel on; the
+ * client's raw JSON is never forwarded.
+ */
+function forward(
+  ctx: SignalingContext,
+  session: Session,
+  msg: RelayFields,
+  type: string,
+  payload: string,
+): void {
+  const { roomId, peerId } = membership(session, msg.roomId);
+  assertSelf(msg.fromPeerId, peerId, 'fromPeerId');
+  if (msg.toPeerId === peerId) throw new ProtocolError('INVALID_MESSAGE', 'toPeerId is your own peer id');
+  const target = ctx.registry.get(roomId, msg.toPeerId);
+  if (!target) throw new ProtocolError('PEER_NOT_FOUND', `Peer ${msg.toPeerId} is not in room ${roomId}`);
+  target.sendRaw(
+    `{"type":"${type}","roomId":"${roomId}","fromPeerId":"${peerId}","toPeerId":"${msg.toPeerId}",${payload},"timestamp":${Date.now()}}`,
+  );
+}
+
+const offer: Handler<'offer'> = (ctx, session, msg) =>
+  forward(ctx, session, msg, 'offer', `"offer":{"type":"offer","sdp":${JSON.stringify(msg.offer.sdp)}}`);
+
+const answer: Handler<'answer'> = (ctx, session, msg) =>
+  forward(ctx, session, msg, 'answer', `"answer":{"type":"answer","sdp":${JSON.stringify(msg.answer.sdp)}}`);
+
+const iceCandidate: Handler<'ice-candidate'> = (ctx, session, msg) =>
+  forward(ctx, session, msg, 'ice-candidate', `"candidate":${JSON.stringify(msg.candidate)}`);
+
+const mediaStateChanged: Handler<'media-state-changed'> = async (ctx, session, msg, reply) => {
   const { roomId, peerId } = membership(session, msg.roomId);
   assertSelf(msg.peerId, peerId, 'peerId');
   const stored = await ctx.rooms.store.updateMediaState(roomId, peerId, msg.mediaState);
   if (!stored) throw new ProtocolError('PEER_NOT_FOUND', 'Your membership expired; join again');
-  const out: OutgoingMessage = { type: 'media-state-changed', roomId, peerId, mediaState: msg.mediaState };
-  ctx.registry.broadcast(roomId, out, peerId);
-  // The sender gets the same message as its acknowledgement when it asked for one.
-  if (msg.requestId !== undefined) session.send(withRequestId({ ...out }, msg.requestId));
+  const body = { type: 'media-state-changed', roomId, peerId, mediaState: msg.mediaState } as const;
+  ctx.registry.broadcast(roomId, { ...body }, peerId);
+  // The sender gets the same message as its acknowledgement; without a requestId it needs none.
+  return msg.requestId !== undefined ? reply(body) : { replied: true };
 };
 
-const ping: Handler<'ping'> = (_ctx, session, msg) => {
+const ping: Handler<'ping'> = (_ctx, session, _msg, reply) => {
   session.missedPongs = 0;
-  session.send(withRequestId({ type: 'pong' }, msg.requestId));
+  return reply({ type: 'pong' });
 };
-
-async function sfu(ctx: SignalingContext, session: Session, msg: SfuClientMessage): Promise<void> {
-  const { roomId, peerId } = membership(session);
-  const reply = await ctx.media.handle(roomId, peerId, msg);
-  if (reply) session.send(withRequestId(reply, msg.requestId));
-}
 
 export const handlers: HandlerTable = {
   'join-room': joinRoom,
   'leave-room': leaveRoom,
-  offer: relay('offer', (m) => `"offer":{"type":"offer","sdp":${JSON.stringify(m.offer.sdp)}}`),
-  answer: relay('answer', (m) => `"answer":{"type":"answer","sdp":${JSON.stringify(m.answer.sdp)}}`),
-  'ice-candidate': relay('ice-candidate', (m) => `"candidate":${JSON.stringify(m.candidate)}`),
+  offer,
+  answer,
+  'ice-candidate': iceCandidate,
   'media-state-changed': mediaStateChanged,
   ping,
-  'sfu-join': sfu,
-  'sfu-create-transport': sfu,
-  'sfu-connect-transport': sfu,
-  'sfu-produce': sfu,
-  'sfu-consume': sfu,
-  'sfu-resume-consumer': sfu,
-  'sfu-pause-consumer': sfu,
-  'sfu-pause-producer': sfu,
-  'sfu-resume-producer': sfu,
-  'sfu-close-producer': sfu,
-  'sfu-restart-ice': sfu,
-  'sfu-transport-failed': sfu,
-  'sfu-ready': sfu,
-  'p2p-ready': sfu,
 };

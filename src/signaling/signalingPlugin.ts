@@ -2,8 +2,16 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance } from 'fastify';
 import { nanoid } from 'nanoid';
 import type { RawData, WebSocket } from 'ws';
-import { ProtocolError } from '../protocol/index.ts';
-import { detachSession, handlers } from './handlers.ts';
+import {
+  type ClientMessage,
+  type ClientMessageOf,
+  isSignalingMessage,
+  ProtocolError,
+  type RequestId,
+  type SignalingMessageType,
+} from '../protocol/index.ts';
+import type { MediaMessage } from '../sfu/ConnectionManagerTypes.ts';
+import { detachSession, type Handler, handlers, type ReplyFn } from './handlers.ts';
 import { decodeClientMessage } from './MessageDecoder.ts';
 import { CloseCode, Session } from './Session.ts';
 import type { SignalingContext } from './SignalingContext.ts';
@@ -82,17 +90,47 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
     const message = decoded.message;
     session.enqueue(() => {
       try {
-        const handler = handlers[message.type] as (
-          c: SignalingContext,
-          s: Session,
-          m: typeof message,
-        ) => void | Promise<void>;
-        const result = handler(ctx, session, message);
+        const result = dispatch(session, message);
         if (result instanceof Promise) return result.catch((err) => fail(session, message, err));
       } catch (err) {
         fail(session, message, err);
       }
     });
+  };
+
+  /** Routes a valid message as the protocol table says: to its signaling handler, or to the SFU. */
+  const dispatch = (session: Session, message: ClientMessage): unknown => {
+    if (isSignalingMessage(message)) {
+      return runHandler(message.type, session, message, replyTo(session, message.requestId));
+    }
+    return media(session, message);
+  };
+
+  const runHandler = <T extends SignalingMessageType>(
+    type: T,
+    session: Session,
+    message: ClientMessageOf<T>,
+    reply: ReplyFn<T>,
+  ) => {
+    const handler: Handler<T> = handlers[type];
+    return handler(ctx, session, message, reply);
+  };
+
+  const replyTo =
+    <T extends SignalingMessageType>(session: Session, requestId: RequestId | undefined): ReplyFn<T> =>
+    (body) => {
+      session.send(requestId !== undefined ? { ...body, requestId } : body);
+      return { replied: true };
+    };
+
+  /** SFU operations and switch reports go to the room's ConnectionManager. */
+  const media = async (session: Session, message: MediaMessage): Promise<void> => {
+    if (session.roomId === undefined || session.peerId === undefined) {
+      throw new ProtocolError('NOT_IN_ROOM', 'Join a room first');
+    }
+    const reply = await ctx.media.handle(session.roomId, session.peerId, message);
+    if (reply)
+      session.send(message.requestId !== undefined ? { ...reply, requestId: message.requestId } : reply);
   };
 
   const fail = (

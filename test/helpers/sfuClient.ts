@@ -17,6 +17,8 @@ export class SyntheticSfuClient {
   peer: MscPeerType | undefined;
   /** sfu-restart messages handled. */
   restarts = 0;
+  /** Where the SFU start got to (for diagnostics when a test times out). */
+  stage = 'idle';
   #starting: Promise<void> | undefined;
   #readySent = false;
   #closed = false;
@@ -93,19 +95,27 @@ export class SyntheticSfuClient {
     if (this.#starting) return;
     this.#readySent = false;
     this.#starting = (async () => {
+      this.stage = 'device';
       const peer = await MscPeer.create({
         peerId: this.peerId,
         routerRtpCapabilities,
         signaling: this.#signaling(),
       });
       this.peer = peer;
+      this.stage = 'sfu-join';
       const existing = await peer.join();
+      this.stage = 'recv-transport';
       await peer.ensureRecvTransport();
       if (this.#produce) {
+        this.stage = 'produce-audio';
         await peer.produce('audio');
+        this.stage = 'produce-video';
         await peer.produce('video');
       }
-      await Promise.all(existing.map((p) => this.#consume(p.producerId)));
+      this.stage = `consume ${existing.length}`;
+      // Not #consume: it waits for this very start to finish.
+      await Promise.all(existing.map((p) => this.#consumeNow(peer, p.producerId)));
+      this.stage = 'started';
       this.#reportReadyWhenFlowing();
     })();
     this.#starting.catch((err) => {
@@ -119,10 +129,15 @@ export class SyntheticSfuClient {
     this.#starting = undefined;
   }
 
+  /** A pushed producer: consumed once the SFU side is up. */
   async #consume(producerId: string): Promise<void> {
     await this.#starting?.catch(() => {});
     const peer = this.peer;
-    if (!peer || peer.received.has(producerId)) return;
+    if (peer) await this.#consumeNow(peer, producerId);
+  }
+
+  async #consumeNow(peer: MscPeerType, producerId: string): Promise<void> {
+    if (peer.received.has(producerId)) return;
     await peer.consume(producerId).catch((err) => {
       if (!this.#closed) this.failures.push(`consume ${producerId} failed: ${err}`);
     });

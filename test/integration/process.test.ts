@@ -99,7 +99,17 @@ describe('the server process', () => {
           ),
         'media among three SFU peers',
         20_000,
-      );
+      ).catch((err: Error) => {
+        const state = clients.map((c) => ({
+          peer: c.peerId,
+          stage: c.stage,
+          modes: c.modes,
+          errors: c.errors.map((e) => `${e.code}: ${e.error}`),
+          failures: c.failures,
+          received: [...(c.peer?.received.values() ?? [])].map((r) => r.packets),
+        }));
+        throw new Error(`${err.message}\n${JSON.stringify(state)}\n${proc.output.slice(-30).join('\n')}`);
+      });
       const after: ServerMessage[][] = clients.map(() => []);
       clients.forEach((c, i) => {
         c.ws.ws.on('message', (data) => after[i]!.push(JSON.parse(data.toString())));

@@ -141,8 +141,9 @@ describe('mediasoup parameter schemas', () => {
 
   it('validates rtpCapabilities', () => {
     expect(
-      RtpCapabilities.safeParse({ codecs: [{ kind: 'audio', mimeType: 'audio/opus', clockRate: 48000 }] })
-        .success,
+      RtpCapabilities.safeParse({
+        codecs: [{ kind: 'audio', mimeType: 'audio/opus', preferredPayloadType: 100, clockRate: 48000 }],
+      }).success,
     ).toBe(true);
     expect(
       RtpCapabilities.safeParse({ codecs: [{ kind: 'data', mimeType: 'audio/opus', clockRate: 48000 }] })

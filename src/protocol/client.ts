@@ -1,0 +1,240 @@
+import { z } from 'zod';
+import { DisplayName, Id, MediaState } from './common.ts';
+import { DtlsParameters, MediaKind, MediaSource, RtpCapabilities, RtpParameters } from './mediasoup.ts';
+import {
+  IceCandidateInit,
+  type ServerMessageOf,
+  type ServerMessageType,
+  SessionDescription,
+} from './server.ts';
+import { defineClientMessages } from './table.ts';
+
+/*
+ * Client → server messages: JSON text frames, each an object with a `type`. The seed document's
+ * messages come first and keep their exact field names; the SFU and lifecycle messages extend it
+ * in the same style. Every message may carry `requestId` (echoed on its reply or error) and
+ * `timestamp` (ignored: the server stamps its own on everything it sends).
+ *
+ * Adding a message: one entry here (its fields, reply, route and errors), then its handler where
+ * its route says (signaling/handlers.ts, or ConnectionManager's tables for `sfu` and `switch`),
+ * which the compiler demands, then the SDK method that sends it. README "Layout" has the map.
+ */
+
+export const TransportDirection = z.enum(['send', 'recv']);
+export type TransportDirection = z.infer<typeof TransportDirection>;
+
+/** Relays name their target; `fromPeerId` is refused unless it names the sender (the server stamps it). */
+const relay = {
+  roomId: Id.optional(),
+  fromPeerId: Id.optional(),
+  toPeerId: Id,
+};
+
+export const clientMessages = defineClientMessages({
+  // -------------------------------------------------------------- the seed's messages
+  'join-room': {
+    shape: {
+      roomId: Id,
+      /** Optional: when absent the server assigns one and returns it in room-joined. */
+      peerId: Id.optional(),
+      displayName: DisplayName,
+      mediaState: MediaState.default({ audio: false, video: false, screen: false }),
+      /** Reserved for token auth; accepted and ignored while auth is off. */
+      token: z.string().max(4096).optional(),
+    },
+    reply: 'room-joined',
+    route: 'signaling',
+    errors: ['ROOM_NOT_FOUND', 'ROOM_FULL', 'DUPLICATE_PEER', 'ALREADY_IN_ROOM'],
+  },
+  'leave-room': {
+    shape: { roomId: Id.optional(), peerId: Id.optional() },
+    reply: 'room-left',
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN'],
+  },
+  offer: {
+    shape: { offer: SessionDescription('offer'), ...relay },
+    reply: null,
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN', 'PEER_NOT_FOUND'],
+  },
+  answer: {
+    shape: { answer: SessionDescription('answer'), ...relay },
+    reply: null,
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN', 'PEER_NOT_FOUND'],
+  },
+  'ice-candidate': {
+    /** null marks the end of candidates. */
+    shape: { candidate: IceCandidateInit.nullable(), ...relay },
+    reply: null,
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN', 'PEER_NOT_FOUND'],
+  },
+  /** Broadcast to the others; the sender gets the same message back when it gave a requestId. */
+  'media-state-changed': {
+    shape: { roomId: Id.optional(), peerId: Id.optional(), mediaState: MediaState },
+    reply: 'media-state-changed',
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN', 'PEER_NOT_FOUND'],
+  },
+
+  // -------------------------------------------------------------- lifecycle extensions
+  /** Application-level keepalive for clients that cannot see WebSocket pings. */
+  ping: { shape: {}, reply: 'pong', route: 'signaling', errors: [] },
+
+  // -------------------------------------------------------------- SFU (ConnectionManager's operations)
+  'sfu-join': {
+    shape: { rtpCapabilities: RtpCapabilities },
+    reply: 'sfu-joined',
+    route: 'sfu',
+    errors: ['SFU_NOT_ACTIVE'],
+  },
+  'sfu-create-transport': {
+    shape: { direction: TransportDirection },
+    reply: 'sfu-transport-created',
+    route: 'sfu',
+    errors: ['SFU_NOT_ACTIVE', 'PEER_NOT_FOUND', 'MEDIA_ERROR'],
+  },
+  'sfu-connect-transport': {
+    shape: { transportId: Id, dtlsParameters: DtlsParameters },
+    reply: 'sfu-transport-connected',
+    route: 'sfu',
+    errors: ['SFU_NOT_ACTIVE', 'TRANSPORT_NOT_FOUND', 'FORBIDDEN', 'MEDIA_ERROR'],
+  },
+  'sfu-produce': {
+    shape: {
+      transportId: Id,
+      kind: MediaKind,
+      rtpParameters: RtpParameters,
+      appData: z.object({ source: MediaSource }),
+      paused: z.boolean().optional(),
+    },
+    reply: 'sfu-produced',
+    route: 'sfu',
+    errors: ['SFU_NOT_ACTIVE', 'TRANSPORT_NOT_FOUND', 'FORBIDDEN', 'MEDIA_ERROR'],
+  },
+  'sfu-consume': {
+    shape: {
+      producerId: Id,
+      /** Defaults to the capabilities given in sfu-join. */
+      rtpCapabilities: RtpCapabilities.optional(),
+    },
+    reply: 'sfu-consumed',
+    route: 'sfu',
+    errors: ['SFU_NOT_ACTIVE', 'PRODUCER_NOT_FOUND', 'TRANSPORT_NOT_FOUND', 'CANNOT_CONSUME', 'MEDIA_ERROR'],
+  },
+  'sfu-resume-consumer': {
+    shape: { consumerId: Id },
+    reply: 'sfu-consumer-resumed',
+    route: 'sfu',
+    errors: ['SFU_NOT_ACTIVE', 'CONSUMER_NOT_FOUND', 'FORBIDDEN'],
+  },
+  'sfu-pause-consumer': {
+    shape: { consumerId: Id },
+    reply: 'sfu-consumer-paused',
+    route: 'sfu',
+    errors: ['SFU_NOT_ACTIVE', 'CONSUMER_NOT_FOUND', 'FORBIDDEN'],
+  },
+  'sfu-pause-producer': {
+    shape: { producerId: Id },
+    reply: 'sfu-producer-paused',
+    route: 'sfu',
+    errors: ['SFU_NOT_ACTIVE', 'PRODUCER_NOT_FOUND', 'FORBIDDEN'],
+  },
+  'sfu-resume-producer': {
+    shape: { producerId: Id },
+    reply: 'sfu-producer-resumed',
+    route: 'sfu',
+    errors: ['SFU_NOT_ACTIVE', 'PRODUCER_NOT_FOUND', 'FORBIDDEN'],
+  },
+  'sfu-close-producer': {
+    shape: { producerId: Id },
+    reply: 'sfu-producer-closed',
+    route: 'sfu',
+    errors: ['SFU_NOT_ACTIVE', 'PRODUCER_NOT_FOUND', 'FORBIDDEN'],
+  },
+  'sfu-restart-ice': {
+    shape: { transportId: Id },
+    reply: 'sfu-ice-restarted',
+    route: 'sfu',
+    errors: ['SFU_NOT_ACTIVE', 'TRANSPORT_NOT_FOUND', 'FORBIDDEN'],
+  },
+
+  // -------------------------------------------------------------- the mode switch (ConnectionManager)
+  /**
+   * A client's SFU transport failed (ICE or DTLS), or never connected: the server aborts an upgrade
+   * at once instead of waiting for the switch timeout, and counts it for /ready.
+   */
+  'sfu-transport-failed': {
+    shape: {
+      transportId: Id.optional(),
+      reason: z.enum(['ice-failed', 'dtls-failed', 'connect-timeout', 'media-timeout']),
+    },
+    reply: null,
+    route: 'switch',
+    errors: [],
+  },
+  /** The sender's SFU media is flowing: it may drop its P2P connections once the room says so. */
+  'sfu-ready': { shape: {}, reply: null, route: 'switch', errors: [] },
+  /** The sender's P2P mesh is flowing again during a downgrade. */
+  'p2p-ready': { shape: {}, reply: null, route: 'switch', errors: [] },
+});
+
+type Table = typeof clientMessages;
+export type ClientMessageType = keyof Table;
+export type ClientMessageOf<T extends ClientMessageType> = z.output<Table[T]['schema']>;
+export type ClientMessage = { [T in ClientMessageType]: ClientMessageOf<T> }[ClientMessageType];
+/** What a client writes (before defaults apply: join-room's mediaState may be left out). */
+export type ClientMessageInput<T extends ClientMessageType> = z.input<Table[T]['schema']>;
+
+/** The client message types a route handles on the server. */
+export type RoutedTo<R extends Table[ClientMessageType]['route']> = {
+  [T in ClientMessageType]: Table[T]['route'] extends R ? T : never;
+}[ClientMessageType];
+export type SignalingMessageType = RoutedTo<'signaling'>;
+export type SfuOperationType = RoutedTo<'sfu'>;
+export type SwitchMessageType = RoutedTo<'switch'>;
+
+/** The reply's type of a client message (null when it has none). */
+export type ReplyTypeOf<T extends ClientMessageType> = Table[T]['reply'];
+/** The client messages that are answered. */
+export type RequestType = {
+  [T in ClientMessageType]: ReplyTypeOf<T> extends null ? never : T;
+}[ClientMessageType];
+export type ReplyOf<T extends RequestType> = ServerMessageOf<NonNullable<ReplyTypeOf<T>>>;
+
+export function isClientMessageType(type: string): type is ClientMessageType {
+  return Object.hasOwn(clientMessages, type);
+}
+
+/** Narrows a message to those its route takes (the server dispatches on these). */
+export function isSignalingMessage(message: ClientMessage): message is ClientMessageOf<SignalingMessageType> {
+  return clientMessages[message.type].route === 'signaling';
+}
+export function isSwitchMessage(message: ClientMessage): message is ClientMessageOf<SwitchMessageType> {
+  return clientMessages[message.type].route === 'switch';
+}
+
+/** A reply as its handler hands it over: the server adds `timestamp` and `requestId` when sending. */
+export type ReplyBody<T extends ClientMessageType> = T extends ClientMessageType
+  ? ReplyTypeOf<T> extends ServerMessageType
+    ? Omit<ServerMessageOf<ReplyTypeOf<T>>, 'timestamp' | 'requestId'>
+    : never
+  : never;
+
+/** Validates a client message against the table entry its `type` names. */
+export const ClientMessage = {
+  safeParse(value: unknown) {
+    const type = typeof value === 'object' && value !== null && 'type' in value ? value.type : undefined;
+    if (typeof type !== 'string' || !isClientMessageType(type)) {
+      return { success: false as const, error: undefined };
+    }
+    return clientMessages[type].schema.safeParse(value);
+  },
+  parse(value: unknown): ClientMessage {
+    const result = ClientMessage.safeParse(value);
+    if (!result.success) throw result.error ?? new Error('not a client message');
+    return result.data;
+  },
+};

@@ -1,0 +1,186 @@
+import { z } from 'zod';
+import { ConnectionMode, IceServer, MediaState, PeerInfo, RoomModePolicy } from './common.ts';
+import { ErrorCode } from './errors.ts';
+import {
+  ConsumerRtpParameters,
+  DtlsParameters,
+  IceCandidate,
+  IceParameters,
+  MediaKind,
+  MediaSource,
+  RouterRtpCapabilities,
+} from './mediasoup.ts';
+import { defineServerMessages } from './table.ts';
+
+/*
+ * Server → client messages. Every one carries the server's `timestamp`; a reply carries the
+ * request's `requestId`. `delivery` says whether a client meets it as a reply, as a push, or both:
+ * the SDK's push dispatch must handle every `push` and `both` type (a compile error otherwise).
+ */
+
+export const SessionDescription = <T extends 'offer' | 'answer'>(type: T) =>
+  z.object({ type: z.literal(type), sdp: z.string().min(1) });
+
+export const IceCandidateInit = z.object({
+  candidate: z.string(),
+  sdpMid: z.string().max(64).nullable().optional(),
+  sdpMLineIndex: z.number().int().min(0).max(65535).nullable().optional(),
+  usernameFragment: z.string().max(256).nullable().optional(),
+});
+export type IceCandidateInit = z.infer<typeof IceCandidateInit>;
+
+export const ProducerInfo = z.object({
+  producerId: z.string(),
+  peerId: z.string(),
+  kind: MediaKind,
+  source: MediaSource,
+  paused: z.boolean(),
+});
+export type ProducerInfo = z.infer<typeof ProducerInfo>;
+
+const relayed = { roomId: z.string(), fromPeerId: z.string(), toPeerId: z.string() };
+const consumerRef = { consumerId: z.string(), producerId: z.string() };
+const producerRef = { producerId: z.string(), peerId: z.string() };
+
+export const serverMessages = defineServerMessages({
+  // -------------------------------------------------------------- the seed's messages
+  'room-joined': {
+    delivery: 'reply',
+    shape: {
+      roomId: z.string(),
+      peerId: z.string(),
+      peers: z.array(PeerInfo),
+      iceServers: z.array(IceServer),
+      /** Extension: the room's current mode, and the router's capabilities whenever the server has an SFU. */
+      connectionMode: ConnectionMode,
+      routerRtpCapabilities: RouterRtpCapabilities.optional(),
+      /** Extension: what the room is meant to be; an `sfu` room never falls back to peer-to-peer. */
+      roomMode: RoomModePolicy.optional(),
+    },
+  },
+  'peer-joined': {
+    delivery: 'push',
+    shape: { roomId: z.string(), peerId: z.string(), displayName: z.string(), mediaState: MediaState },
+  },
+  'peer-left': { delivery: 'push', shape: { roomId: z.string(), peerId: z.string() } },
+  /** Pushed to the others; echoed to the sender as its acknowledgement when it gave a requestId. */
+  'media-state-changed': {
+    delivery: 'both',
+    shape: { roomId: z.string(), peerId: z.string(), mediaState: MediaState },
+  },
+  offer: { delivery: 'push', shape: { offer: SessionDescription('offer'), ...relayed } },
+  answer: { delivery: 'push', shape: { answer: SessionDescription('answer'), ...relayed } },
+  'ice-candidate': {
+    delivery: 'push',
+    /** null marks the end of candidates. */
+    shape: { candidate: IceCandidateInit.nullable(), ...relayed },
+  },
+  error: {
+    delivery: 'both',
+    shape: {
+      error: z.string(),
+      code: ErrorCode,
+      /** Extension: the type of the message that caused it, and zod issues for INVALID_MESSAGE. */
+      relatedType: z.string().optional(),
+      details: z.unknown().optional(),
+    },
+  },
+
+  // -------------------------------------------------------------- lifecycle extensions
+  'room-left': { delivery: 'reply', shape: { roomId: z.string() } },
+  'room-closed': { delivery: 'push', shape: { roomId: z.string(), reason: z.string() } },
+  'server-shutdown': { delivery: 'push', shape: { reason: z.string() } },
+  pong: { delivery: 'reply', shape: {} },
+  'mode-changed': {
+    delivery: 'push',
+    shape: {
+      roomId: z.string(),
+      mode: ConnectionMode,
+      previousMode: ConnectionMode,
+      /** Present whenever the room has a router (upgrading, sfu, downgrading). */
+      routerRtpCapabilities: RouterRtpCapabilities.optional(),
+      reason: z.string().optional(),
+    },
+  },
+
+  // -------------------------------------------------------------- SFU
+  /**
+   * The room's router was replaced (its media worker died): drop every SFU transport, producer and
+   * consumer, and build them again against these capabilities. The room's mode does not change.
+   */
+  'sfu-restart': {
+    delivery: 'push',
+    shape: { roomId: z.string(), routerRtpCapabilities: RouterRtpCapabilities, reason: z.string() },
+  },
+  'sfu-joined': { delivery: 'reply', shape: { producers: z.array(ProducerInfo) } },
+  'sfu-transport-created': {
+    delivery: 'reply',
+    shape: {
+      transportId: z.string(),
+      direction: z.enum(['send', 'recv']),
+      iceParameters: IceParameters,
+      iceCandidates: z.array(IceCandidate),
+      dtlsParameters: DtlsParameters,
+    },
+  },
+  'sfu-transport-connected': { delivery: 'reply', shape: { transportId: z.string() } },
+  'sfu-produced': { delivery: 'reply', shape: { producerId: z.string() } },
+  'sfu-consumed': {
+    delivery: 'reply',
+    shape: {
+      consumerId: z.string(),
+      producerId: z.string(),
+      /** The producing peer: whose media this is. */
+      peerId: z.string(),
+      kind: MediaKind,
+      source: MediaSource,
+      rtpParameters: ConsumerRtpParameters,
+      /** Consumers start paused; send sfu-resume-consumer once the client-side consumer exists. */
+      paused: z.boolean(),
+      producerPaused: z.boolean(),
+    },
+  },
+  'sfu-new-producer': { delivery: 'push', shape: ProducerInfo.shape },
+  /** Replies to sfu-resume/pause-consumer, and pushed when the producer behind it resumes/pauses. */
+  'sfu-consumer-resumed': { delivery: 'both', shape: consumerRef },
+  'sfu-consumer-paused': { delivery: 'both', shape: consumerRef },
+  'sfu-consumer-closed': { delivery: 'push', shape: consumerRef },
+  /** Replies to the producer's own requests, and pushed to the other peers. */
+  'sfu-producer-paused': { delivery: 'both', shape: producerRef },
+  'sfu-producer-resumed': { delivery: 'both', shape: producerRef },
+  'sfu-producer-closed': { delivery: 'both', shape: producerRef },
+  'sfu-ice-restarted': {
+    delivery: 'reply',
+    shape: { transportId: z.string(), iceParameters: IceParameters },
+  },
+});
+
+type Table = typeof serverMessages;
+export type ServerMessageType = keyof Table;
+export type ServerMessageOf<T extends ServerMessageType> = z.output<Table[T]['schema']>;
+export type ServerMessage = { [T in ServerMessageType]: ServerMessageOf<T> }[ServerMessageType];
+/** The types a client meets as pushes (not only as replies): its dispatch handles each of them. */
+export type ServerPushType = {
+  [T in ServerMessageType]: Table[T]['delivery'] extends 'reply' ? never : T;
+}[ServerMessageType];
+
+/** What the server hands to `send`: it adds `timestamp` (and `requestId` on replies) itself. */
+export type OutgoingOf<T extends ServerMessageType> = T extends ServerMessageType
+  ? Omit<ServerMessageOf<T>, 'timestamp'> & { timestamp?: number }
+  : never;
+export type OutgoingMessage = { [T in ServerMessageType]: OutgoingOf<T> }[ServerMessageType];
+
+export function isServerMessageType(type: string): type is ServerMessageType {
+  return Object.hasOwn(serverMessages, type);
+}
+
+/** Validates a server message (tests, and clients that want to). */
+export const ServerMessage = {
+  safeParse(value: unknown) {
+    const type = typeof value === 'object' && value !== null && 'type' in value ? value.type : undefined;
+    if (typeof type !== 'string' || !isServerMessageType(type)) {
+      return { success: false as const, error: undefined };
+    }
+    return serverMessages[type].schema.safeParse(value);
+  },
+};
