@@ -14,7 +14,7 @@ COPY package.json package-lock.json ./
 COPY docker/ ./docker/
 RUN if [ -x docker/mediasoup-worker ]; then export MEDIASOUP_WORKER_BIN=/app/docker/mediasoup-worker; fi \
   && npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig*.json ./
 COPY config ./config
 COPY workers ./workers
 COPY scripts ./scripts

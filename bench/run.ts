@@ -16,12 +16,15 @@ import { printProfileSummary } from './lib/profile.ts';
 const ALL = ['relay', 'capacity', 'joins', 'sfu', 'switch'] as const;
 type Name = (typeof ALL)[number];
 
+/** The switch benchmark drives browsers (DOM types, tsconfig.client.json): loaded by path, not by type. */
+const browserBench = './switch.ts';
+
 const loaders: Record<Name, () => Promise<BenchModule>> = {
   relay: () => import('./relay.ts'),
   capacity: () => import('./capacity.ts'),
   joins: () => import('./joins.ts'),
   sfu: () => import('./sfu.ts'),
-  switch: () => import('./switch.ts'),
+  switch: () => import(browserBench),
 };
 
 async function main(): Promise<number> {

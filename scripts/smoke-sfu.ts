@@ -12,8 +12,8 @@ import { pino } from 'pino';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { createLogger } from '../src/logger.ts';
-import type { ConnectionManager } from '../src/sfu/ConnectionManager.ts';
 import { waitFor } from '../test/helpers/mscPeer.ts';
+import { connectionManagerOf } from '../test/helpers/server.ts';
 import { SyntheticSfuClient } from '../test/helpers/sfuClient.ts';
 
 const { values } = parseArgs({
@@ -35,7 +35,7 @@ const app = await buildApp(config, { logger: createLogger(config.logLevel, pino.
 await app.listen({ port: 0, host: '127.0.0.1' });
 const { port } = app.server.address() as AddressInfo;
 const wsUrl = `ws://127.0.0.1:${port}/ws`;
-const media = app.media as ConnectionManager;
+const media = connectionManagerOf(app);
 const roomId = `smoke-${Date.now().toString(36)}`;
 const transitions: string[] = [];
 const clients: SyntheticSfuClient[] = [];

@@ -1,16 +1,17 @@
+import type { RouterRtpCapabilities } from '../protocol/index.ts';
 import type { ConnectionMode, MediaPath, RoomModePolicy } from './types.ts';
 
 /** What the switcher drives; OpenCallClient implements it over P2PMesh, SfuSession and TrackRegistry. */
 export interface ModeActions {
   /** Brings the SFU session up (idempotent: a second call joins the first). */
-  startSfu(routerRtpCapabilities: unknown): Promise<void>;
+  startSfu(routerRtpCapabilities: RouterRtpCapabilities | undefined): Promise<void>;
   /** Tears the SFU session down (transports, producers, consumers); a no-op when there is none. */
   stopSfu(): void;
   /**
    * The room's router was replaced (its worker died): a new SFU session against the new
    * capabilities, the app keeping the old tracks until the new ones replace them.
    */
-  restartSfu(routerRtpCapabilities: unknown): Promise<void>;
+  restartSfu(routerRtpCapabilities: RouterRtpCapabilities | undefined): Promise<void>;
   /** Some SFU transport of ours has connected: the SFU is reachable from here. */
   sfuReachable(): boolean;
   /** Makes sure a P2P connection exists (or is being opened) to every peer; `now` skips the polite wait. */
@@ -84,7 +85,7 @@ export class ModeSwitcher {
   #policy: RoomModePolicy = 'auto';
   #preferred: MediaPath = 'p2p';
   #generation = 0;
-  #routerRtpCapabilities: unknown;
+  #routerRtpCapabilities: RouterRtpCapabilities | undefined;
   /** A newcomer of an upgrading room opened P2P as well (its SFU did not flow soon enough). */
   #meshDuringUpgrade = false;
   #newcomerTimer: ReturnType<typeof setTimeout> | undefined;
@@ -140,7 +141,11 @@ export class ModeSwitcher {
   }
 
   /** We (re)joined a room that is in `mode`. */
-  joined(mode: ConnectionMode, routerRtpCapabilities?: unknown, policy: RoomModePolicy = 'auto'): void {
+  joined(
+    mode: ConnectionMode,
+    routerRtpCapabilities?: RouterRtpCapabilities,
+    policy: RoomModePolicy = 'auto',
+  ): void {
     const gen = ++this.#generation;
     this.#mode = mode;
     this.#policy = policy;
@@ -182,7 +187,11 @@ export class ModeSwitcher {
   }
 
   /** The server announced a mode change. */
-  changed(mode: ConnectionMode, previousMode?: ConnectionMode, routerRtpCapabilities?: unknown): void {
+  changed(
+    mode: ConnectionMode,
+    previousMode?: ConnectionMode,
+    routerRtpCapabilities?: RouterRtpCapabilities,
+  ): void {
     if (routerRtpCapabilities !== undefined) this.#routerRtpCapabilities = routerRtpCapabilities;
     if (mode === this.#mode) return;
     const from = this.#mode;
@@ -217,7 +226,7 @@ export class ModeSwitcher {
   }
 
   /** The room's router was rebuilt on another worker (sfu-restart): same mode, new SFU session. */
-  restarted(routerRtpCapabilities: unknown): void {
+  restarted(routerRtpCapabilities: RouterRtpCapabilities): void {
     this.#routerRtpCapabilities = routerRtpCapabilities;
     if (this.#mode === 'p2p') return;
     const gen = this.#generation;

@@ -7,9 +7,15 @@ import type {
   RtpEncodingParameters,
   Transport,
 } from 'mediasoup-client/types';
-import type { ProducerInfo, ServerMessage, ServerMessageOf, ServerMessageType } from '../protocol/index.ts';
+import type {
+  ProducerInfo,
+  RouterRtpCapabilities,
+  ServerMessageOf,
+  MediaSource as WireMediaSource,
+} from '../protocol/index.ts';
 import { loadDevice } from './deviceCache.ts';
-import type { OutgoingClientMessage } from './Signaling.ts';
+import { toDeviceRtpParameters, toWireRtpCapabilities, toWireRtpParameters } from './mediasoupWire.ts';
+import type { Signaling } from './Signaling.ts';
 import { isScreenSource } from './sources.ts';
 import type { TrackCandidate } from './TrackRegistry.ts';
 import type { MediaSource } from './types.ts';
@@ -26,15 +32,22 @@ export interface SfuTrack extends TrackCandidate {
   getStats(): Promise<RTCStatsReport>;
 }
 
-type Request = <T extends ServerMessageType>(
-  message: OutgoingClientMessage,
-  expect?: T | readonly T[],
-) => Promise<ServerMessageOf<T>>;
+/** The SFU pushes a session handles (the client's push dispatch routes them here). */
+export type SfuPush = ServerMessageOf<
+  | 'sfu-new-producer'
+  | 'sfu-producer-closed'
+  | 'sfu-consumer-closed'
+  | 'sfu-producer-paused'
+  | 'sfu-producer-resumed'
+  | 'sfu-consumer-paused'
+  | 'sfu-consumer-resumed'
+>;
 
 export interface SfuSessionOptions {
   selfId: string;
   iceServers: RTCIceServer[];
-  request: Request;
+  /** Requests go through the client's signaling, typed by the protocol table. */
+  signaling: Pick<Signaling, 'request'>;
   onTrack(track: SfuTrack): void;
   onTrackEnded(track: SfuTrack): void;
   /** A transport failed (ICE or DTLS): the server should know at once (sfu-transport-failed). */
@@ -129,7 +142,7 @@ export class SfuSession {
   }
 
   /** Brings the session up; later calls return the same promise. */
-  start(routerRtpCapabilities: unknown): Promise<void> {
+  start(routerRtpCapabilities: RouterRtpCapabilities): Promise<void> {
     this.#started ??= this.#start(routerRtpCapabilities);
     return this.#started;
   }
@@ -148,7 +161,7 @@ export class SfuSession {
   }
 
   /** SFU pushes from the server. */
-  handle(message: ServerMessage): void {
+  handle(message: SfuPush): void {
     if (this.#closed) return;
     switch (message.type) {
       case 'sfu-new-producer':
@@ -167,8 +180,6 @@ export class SfuSession {
       case 'sfu-producer-resumed':
       case 'sfu-consumer-resumed':
         this.#setRemotePaused(message.producerId, false);
-        break;
-      default:
         break;
     }
   }
@@ -209,15 +220,12 @@ export class SfuSession {
 
   // ------------------------------------------------------------------ internals
 
-  async #start(routerRtpCapabilities: unknown): Promise<void> {
-    if (routerRtpCapabilities === undefined || routerRtpCapabilities === null) {
-      throw new OpenCallError('SFU_FAILED', 'The server sent no router RTP capabilities');
-    }
+  async #start(routerRtpCapabilities: RouterRtpCapabilities): Promise<void> {
     const device = await loadDevice(routerRtpCapabilities, this.#o.handlerName);
     this.#assertOpen();
     this.#device = device;
-    const joined = await this.#o.request(
-      { type: 'sfu-join', rtpCapabilities: device.recvRtpCapabilities as never },
+    const joined = await this.#o.signaling.request(
+      { type: 'sfu-join', rtpCapabilities: toWireRtpCapabilities(device.recvRtpCapabilities) },
       'sfu-joined',
     );
     this.#assertOpen();
@@ -251,13 +259,16 @@ export class SfuSession {
   async #createTransport(direction: 'send' | 'recv'): Promise<Transport> {
     const device = this.#device;
     if (!device) throw new OpenCallError('SFU_FAILED', 'Device not loaded');
-    const info = await this.#o.request({ type: 'sfu-create-transport', direction }, 'sfu-transport-created');
+    const info = await this.#o.signaling.request(
+      { type: 'sfu-create-transport', direction },
+      'sfu-transport-created',
+    );
     this.#assertOpen();
     const options = {
       id: info.transportId,
       iceParameters: info.iceParameters,
-      iceCandidates: info.iceCandidates as never,
-      dtlsParameters: info.dtlsParameters as never,
+      iceCandidates: info.iceCandidates,
+      dtlsParameters: info.dtlsParameters,
       iceServers: this.#o.iceServers,
     };
     const transport =
@@ -265,12 +276,12 @@ export class SfuSession {
     this.#transports.add(transport);
 
     transport.on('connect', ({ dtlsParameters }, callback, errback) => {
-      this.#o
+      this.#o.signaling
         .request(
           {
             type: 'sfu-connect-transport',
             transportId: transport.id,
-            dtlsParameters: dtlsParameters as never,
+            dtlsParameters,
           },
           'sfu-transport-connected',
         )
@@ -278,14 +289,18 @@ export class SfuSession {
     });
     if (direction === 'send') {
       transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
-        const source = appData.source as MediaSource;
-        this.#o
+        const source = appData.source;
+        if (!isSource(source)) {
+          errback(new OpenCallError('SFU_FAILED', 'A producer without a source'));
+          return;
+        }
+        this.#o.signaling
           .request(
             {
               type: 'sfu-produce',
               transportId: transport.id,
               kind,
-              rtpParameters: rtpParameters as never,
+              rtpParameters: toWireRtpParameters(rtpParameters),
               appData: { source },
               paused: Boolean(appData.paused),
             },
@@ -300,7 +315,7 @@ export class SfuSession {
       if (restarting || this.#closed || transport.closed) return;
       restarting = true;
       try {
-        const reply = await this.#o.request(
+        const reply = await this.#o.signaling.request(
           { type: 'sfu-restart-ice', transportId: transport.id },
           'sfu-ice-restarted',
         );
@@ -348,7 +363,9 @@ export class SfuSession {
       if (producer) {
         this.#producers.delete(source);
         producer.close();
-        await this.#o.request({ type: 'sfu-close-producer', producerId: producer.id }).catch(() => undefined);
+        await this.#o.signaling
+          .request({ type: 'sfu-close-producer', producerId: producer.id })
+          .catch(() => undefined);
       }
       return;
     }
@@ -394,10 +411,14 @@ export class SfuSession {
     if (entry.paused === producer.paused) return;
     if (entry.paused) {
       producer.pause();
-      await this.#o.request({ type: 'sfu-pause-producer', producerId: producer.id }).catch(() => undefined);
+      await this.#o.signaling
+        .request({ type: 'sfu-pause-producer', producerId: producer.id })
+        .catch(() => undefined);
     } else {
       producer.resume();
-      await this.#o.request({ type: 'sfu-resume-producer', producerId: producer.id }).catch(() => undefined);
+      await this.#o.signaling
+        .request({ type: 'sfu-resume-producer', producerId: producer.id })
+        .catch(() => undefined);
     }
   }
 
@@ -410,7 +431,7 @@ export class SfuSession {
     try {
       const transport = await this.#recvTransport;
       if (!transport || this.#closed) return;
-      const reply = await this.#o.request(
+      const reply = await this.#o.signaling.request(
         { type: 'sfu-consume', producerId: info.producerId },
         'sfu-consumed',
       );
@@ -419,7 +440,7 @@ export class SfuSession {
         id: reply.consumerId,
         producerId: reply.producerId,
         kind: reply.kind,
-        rtpParameters: reply.rtpParameters as never,
+        rtpParameters: toDeviceRtpParameters(reply.rtpParameters),
         // mic + camera of a peer share a stream id so the browser keeps them lip-synced.
         streamId: `${reply.peerId}-${isScreenSource(reply.source) ? 'screen' : 'user'}`,
         appData: { peerId: reply.peerId, source: reply.source },
@@ -445,9 +466,11 @@ export class SfuSession {
       consumer.on('transportclose', () => this.#dropProducer(reply.producerId));
       this.#o.log('sfu: consuming', reply.peerId, reply.source, consumer.id);
       this.#o.onTrack(track);
-      await this.#o.request({ type: 'sfu-resume-consumer', consumerId: consumer.id }).catch((err) => {
-        if (!this.#closed) this.#o.onError(asError(err, 'SFU_FAILED'));
-      });
+      await this.#o.signaling
+        .request({ type: 'sfu-resume-consumer', consumerId: consumer.id })
+        .catch((err) => {
+          if (!this.#closed) this.#o.onError(asError(err, 'SFU_FAILED'));
+        });
     } catch (err) {
       if (this.#consumers.get(info.producerId) === 'pending') this.#consumers.delete(info.producerId);
       if (this.#closed) return;
@@ -491,4 +514,15 @@ export class SfuSession {
 function asError(err: unknown, code: 'SFU_FAILED'): OpenCallError {
   if (err instanceof OpenCallError) return err;
   return new OpenCallError(code, err instanceof Error ? err.message : String(err));
+}
+
+const sources: Record<WireMediaSource, true> = {
+  mic: true,
+  camera: true,
+  screen: true,
+  'screen-audio': true,
+};
+
+function isSource(value: unknown): value is MediaSource {
+  return typeof value === 'string' && Object.hasOwn(sources, value);
 }

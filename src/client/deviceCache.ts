@@ -1,5 +1,7 @@
 import { Device } from 'mediasoup-client';
 import type { BuiltinHandlerName } from 'mediasoup-client/types';
+import type { RouterRtpCapabilities } from '../protocol/index.ts';
+import { toDeviceRtpCapabilities } from './mediasoupWire.ts';
 
 /**
  * Loaded mediasoup-client Devices, by router capabilities. Loading probes the browser with a
@@ -9,14 +11,14 @@ import type { BuiltinHandlerName } from 'mediasoup-client/types';
 let cached: { key: string; device: Promise<Device> } | undefined;
 
 export function loadDevice(
-  routerRtpCapabilities: unknown,
+  routerRtpCapabilities: RouterRtpCapabilities,
   handlerName?: BuiltinHandlerName,
 ): Promise<Device> {
   const key = `${handlerName ?? ''}|${JSON.stringify(routerRtpCapabilities)}`;
   if (cached?.key === key) return cached.device;
   const device = (async () => {
     const created = handlerName ? new Device({ handlerName }) : new Device();
-    await created.load({ routerRtpCapabilities: routerRtpCapabilities as never });
+    await created.load({ routerRtpCapabilities: toDeviceRtpCapabilities(routerRtpCapabilities) });
     return created;
   })();
   const entry = { key, device };

@@ -26,6 +26,7 @@ export {
   type PeerInfo,
   type ReconnectOptions,
   type RemoteTrackEvent,
+  type RemoteTrackInfo,
   type RemoteTrackRemovedEvent,
   type RemoteTrackStats,
   type RoomInfo,

@@ -103,6 +103,14 @@ export interface RemoteTrackEvent {
   kind: MediaKind;
 }
 
+/** A remote track the app has: OpenCallClient.remoteTracks. */
+export interface RemoteTrackInfo {
+  peerId: string;
+  source: MediaSource;
+  kind: MediaKind;
+  track: MediaStreamTrack;
+}
+
 export interface RemoteTrackRemovedEvent {
   peerId: string;
   track: MediaStreamTrack;
@@ -147,5 +155,7 @@ export interface OpenCallEvents {
   reconnecting: { attempt: number; delayMs: number };
   reconnected: RoomInfo;
   closed: { reason: string };
+  /** A server message this SDK does not know (a newer server); `message` is it as received. */
+  unknownMessage: { type: string; message: unknown };
   'state-changed': { state: ClientState };
 }

@@ -27,6 +27,10 @@ const int = (def: number, min: number, max: number) =>
   z.preprocess(emptyToUndefined, intSchema(min, max).default(def));
 const optInt = (min: number, max: number) => z.preprocess(emptyToUndefined, intSchema(min, max).optional());
 
+/** One of `values`; the default (from defaults.json, a plain string there) is validated like a value. */
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T, def: string) =>
+  z.preprocess((v) => emptyToUndefined(v) ?? def, z.enum(values));
+
 const str = () => z.preprocess(emptyToUndefined, z.string().optional());
 
 const list = (def: string) =>
@@ -47,10 +51,7 @@ export const EnvSchema = z
   .object({
     PORT: int(defaults.PORT, 0, 65535),
     HOST: z.preprocess(emptyToUndefined, z.string().default(defaults.HOST)),
-    LOG_LEVEL: z.preprocess(
-      emptyToUndefined,
-      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    ),
+    LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], defaults.LOG_LEVEL),
     CLIENT_URL: z.preprocess(
       emptyToUndefined,
       z.url({ message: 'must be a URL' }).default(defaults.CLIENT_URL),
@@ -85,10 +86,7 @@ export const EnvSchema = z
     SFU_DOWNGRADE_DELAY_MS: int(defaults.SFU_DOWNGRADE_DELAY_MS, 0, 3_600_000),
     SFU_SWITCH_TIMEOUT_MS: int(defaults.SFU_SWITCH_TIMEOUT_MS, 100, 120_000),
     MEDIASOUP_NUM_WORKERS: optInt(0, 256),
-    MEDIASOUP_LOG_LEVEL: z.preprocess(
-      emptyToUndefined,
-      z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
-    ),
+    MEDIASOUP_LOG_LEVEL: oneOf(['debug', 'warn', 'error', 'none'], defaults.MEDIASOUP_LOG_LEVEL),
     RTC_PORT: int(defaults.RTC_PORT, 1, 65535),
     RTC_MIN_PORT: optInt(1, 65535),
     RTC_MAX_PORT: optInt(1, 65535),

@@ -164,6 +164,11 @@ export type ServerPushType = {
   [T in ServerMessageType]: Table[T]['delivery'] extends 'reply' ? never : T;
 }[ServerMessageType];
 
+/** The types a client meets only as replies. */
+export type ServerReplyOnlyType = {
+  [T in ServerMessageType]: Table[T]['delivery'] extends 'reply' ? T : never;
+}[ServerMessageType];
+
 /** What the server hands to `send`: it adds `timestamp` (and `requestId` on replies) itself. */
 export type OutgoingOf<T extends ServerMessageType> = T extends ServerMessageType
   ? Omit<ServerMessageOf<T>, 'timestamp'> & { timestamp?: number }

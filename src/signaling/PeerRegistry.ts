@@ -37,16 +37,6 @@ export class PeerRegistry {
     return this.#rooms.get(roomId)?.size ?? 0;
   }
 
-  roomIds(): IterableIterator<string> {
-    return this.#rooms.keys();
-  }
-
-  *sessions(): IterableIterator<[roomId: string, peerId: string, session: SessionHandle]> {
-    for (const [roomId, peers] of this.#rooms) {
-      for (const [peerId, session] of peers) yield [roomId, peerId, session];
-    }
-  }
-
   get size(): number {
     let n = 0;
     for (const peers of this.#rooms.values()) n += peers.size;

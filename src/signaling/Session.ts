@@ -88,11 +88,6 @@ export class Session implements SessionHandle {
     if (result instanceof Promise) this.#chain(result);
   }
 
-  /** Resolves when every queued task has finished. */
-  async drain(): Promise<void> {
-    while (this.#pending) await this.#pending;
-  }
-
   #chain(promise: Promise<void>): void {
     const tail: Promise<void> = promise.finally(() => {
       if (this.#pending === tail) this.#pending = undefined;

@@ -25,6 +25,7 @@ export interface Replied {
 export type ReplyFn<T extends SignalingMessageType> = (body: ReplyBody<T>) => Replied;
 
 /** A message with a reply must be answered: its handler can only finish with the proof. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a handler of a message without a reply returns nothing
 type Outcome<T extends SignalingMessageType> = ReplyTypeOf<T> extends null ? void : Replied;
 
 export type Handler<T extends SignalingMessageType> = (

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConnectionManager } from '../../src/sfu/ConnectionManager.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { freePortBase } from '../integration/sfu/sfuTestEnv.ts';
 import {
@@ -25,7 +24,7 @@ describe('P2P <-> SFU in headless Chromium', () => {
   let harness: BrowserHarness;
   const pages: DemoPage[] = [];
   const room = `e2e-${Date.now().toString(36)}`;
-  const media = () => server.app.media as ConnectionManager;
+  const media = () => server.media;
   const routers = async () => (await media().pool!.dump()).workers.flatMap((w) => w.routerIds);
   const others = (self: DemoPage, among: DemoPage[]) => among.filter((p) => p !== self).map((p) => p.peerId);
   const everyoneDecodes = async (among: DemoPage[], path: 'p2p' | 'sfu') => {

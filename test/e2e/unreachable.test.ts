@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConnectionManager } from '../../src/sfu/ConnectionManager.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { freePortBase } from '../integration/sfu/sfuTestEnv.ts';
 import {
@@ -24,7 +23,7 @@ describe('an unreachable SFU in headless Chromium', () => {
   let harness: BrowserHarness;
   const pages: DemoPage[] = [];
   const room = `unreachable-${Date.now().toString(36)}`;
-  const media = () => server.app.media as ConnectionManager;
+  const media = () => server.media;
   const others = (self: DemoPage, among: DemoPage[]) => among.filter((p) => p !== self).map((p) => p.peerId);
   const decodeEachOther = async (among: DemoPage[], path: 'p2p' | 'sfu') => {
     for (const p of among) if (!(await decodesFrom(p.page, others(p, among), path))) return false;

@@ -3,12 +3,21 @@ import type { FastifyInstance } from 'fastify';
 import { type AppDependencies, buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/logger.ts';
+import { ConnectionManager } from '../../src/sfu/ConnectionManager.ts';
 
 export interface TestServer {
   app: FastifyInstance;
   url: string;
   wsUrl: string;
+  /** The app's ConnectionManager (the real one, not a test double), for tests that look inside. */
+  readonly media: ConnectionManager;
   close(): Promise<void>;
+}
+
+/** The app's media controller as the ConnectionManager it is; throws when a test swapped it. */
+export function connectionManagerOf(app: FastifyInstance): ConnectionManager {
+  if (!(app.media instanceof ConnectionManager)) throw new Error('the app runs a media controller double');
+  return app.media;
 }
 
 /** Starts the real app on 127.0.0.1:0 with the given environment (SFU off unless asked for). */
@@ -30,6 +39,9 @@ export async function startServer(
     app,
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
+    get media() {
+      return connectionManagerOf(app);
+    },
     close: () => app.close(),
   };
 }

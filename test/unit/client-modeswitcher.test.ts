@@ -283,10 +283,10 @@ describe('ModeSwitcher', () => {
   it('sfu-restart rebuilds the SFU session in place, without a mode change', async () => {
     const f = fakes();
     const s = new ModeSwitcher(f.actions);
-    s.joined('sfu', { v: 1 });
+    s.joined('sfu', { codecs: [] });
     await f.sfuStarted();
     f.calls.length = 0;
-    s.restarted({ v: 2 });
+    s.restarted({ headerExtensions: [] });
     await f.tick();
     expect(f.calls).toEqual(['restartSfu']);
     expect(s.mode).toBe('sfu');
@@ -294,7 +294,7 @@ describe('ModeSwitcher', () => {
     // Nothing to restart in a p2p room.
     s.changed('p2p', 'sfu');
     f.calls.length = 0;
-    s.restarted({ v: 3 });
+    s.restarted({});
     await f.tick();
     expect(f.calls).toEqual([]);
   });

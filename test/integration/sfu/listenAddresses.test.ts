@@ -2,7 +2,6 @@ import { networkInterfaces } from 'node:os';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/logger.ts';
-import type { ConnectionManager } from '../../../src/sfu/ConnectionManager.ts';
 import { usableLocalAddresses } from '../../../workers/ListenPlan.ts';
 import { waitFor } from '../../helpers/mscPeer.ts';
 import { startServer, type TestServer } from '../../helpers/server.ts';
@@ -68,7 +67,7 @@ describe('SFU listen addresses', () => {
     const a = await SyntheticSfuClient.join(server!.wsUrl, roomId, 'a');
     const b = await SyntheticSfuClient.join(server!.wsUrl, roomId, 'b');
     clients.push(a, b);
-    const sfu = (server!.app.media as ConnectionManager).sfuRoomOf(roomId)!;
+    const sfu = server!.media.sfuRoomOf(roomId)!;
     await waitFor(() => sfu.getProducers().length === 4, '4 producers');
     const of = (peer: string) => sfu.getPeerProducers(peer).map((p) => p.producerId);
     await waitFor(

@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ConnectionManager } from '../../../src/sfu/ConnectionManager.ts';
 import { waitFor } from '../../helpers/mscPeer.ts';
 import { startServer, type TestServer } from '../../helpers/server.ts';
 import { SyntheticSfuClient } from '../../helpers/sfuClient.ts';
@@ -26,7 +25,7 @@ describe('SFU over the signaling protocol', () => {
       ...env,
     });
   };
-  const media = () => server.app.media as ConnectionManager;
+  const media = () => server.media;
   const routers = async () => (await media().pool!.dump()).workers.flatMap((w) => w.routerIds);
   const join = async (roomId: string, peerId: string) => {
     const c = await SyntheticSfuClient.join(server.wsUrl, roomId, peerId);
