@@ -225,6 +225,19 @@ describe('REST API', () => {
     });
   });
 
+  it('answers 429 in the whole error shape, with when to retry', async () => {
+    server = await startServer({ RATE_LIMIT_MAX: '1', RATE_LIMIT_WINDOW_MS: '60000' });
+    await server.app.inject({ method: 'GET', url: '/api/rooms/x' });
+    const limited = await server.app.inject({ method: 'POST', url: '/api/rooms' });
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['retry-after']).toBe('60');
+    expect(limited.json()).toEqual({
+      error: 'Rate limit exceeded: retry in 60 s',
+      code: 'RATE_LIMITED',
+      statusCode: 429,
+    });
+  });
+
   it('GET /api/rooms reports the media status as serverStats.sfu, and /ready the same per component', async () => {
     server = await startServer();
     const status = server.app.media.status();
