@@ -6,6 +6,7 @@ import type { Config } from './config/index.ts';
 import { clientPlugin } from './http/clientPlugin.ts';
 import { healthPlugin } from './http/healthPlugin.ts';
 import { restErrorHandler, restNotFoundHandler } from './http/httpErrors.ts';
+import { registerOpenApi } from './http/openapi.ts';
 import { roomsPlugin } from './http/roomsPlugin.ts';
 import { zodValidatorCompiler } from './http/zodSchemas.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -66,6 +67,8 @@ export async function buildApp(
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(restErrorHandler);
   app.setNotFoundHandler(restNotFoundHandler);
+  // Before the routes: the document at /api/openapi.json lists those registered after it.
+  await registerOpenApi(app);
 
   await app.register(cors, {
     origin: [config.clientUrl.replace(/\/+$/, '')],

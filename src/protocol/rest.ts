@@ -9,6 +9,9 @@ import { ProducerInfo } from './server.ts';
  * Response objects strip unknown keys, so nothing leaks that is not written here.
  */
 
+/** Counts, indexes, ports, sizes, seconds. */
+const Count = z.number().int().min(0);
+
 // ------------------------------------------------------------------------------- requests
 
 /** POST /api/rooms body. Every field is optional; roomId lets a caller choose a memorable id. */
@@ -34,7 +37,7 @@ export const CreateRoomResponse = z.object({
   roomId: z.string(),
   joinLink: z.string(),
   hostPeerId: z.string().nullable(),
-  maxParticipants: z.number().int(),
+  maxParticipants: Count,
   encryption: Encryption,
   mode: RoomModePolicy,
   createdAt: z.string(),
@@ -59,7 +62,7 @@ export const RoomInfoResponse = z.object({
   roomId: z.string(),
   meetingInfo: CreateRoomResponse,
   connectionMode: ConnectionMode,
-  participantCount: z.number().int(),
+  participantCount: Count,
   peers: z.array(RestPeer),
 });
 export type RoomInfoResponse = z.infer<typeof RoomInfoResponse>;
@@ -74,19 +77,19 @@ export const SfuWorkerSlotState = z.enum(['starting', 'running', 'restarting', '
 
 /** A worker slot that is not running, with why. */
 export const SfuDownWorker = z.object({
-  index: z.number().int(),
+  index: Count,
   state: SfuWorkerSlotState,
-  port: z.number().int().optional(),
+  port: Count.optional(),
   reason: z.string().optional(),
   /** Tries to start the slot so far. */
-  attempts: z.number().int(),
+  attempts: Count,
 });
 
 /** An address and port clients are given for ICE: a WebRtcServer port, or a port range. */
 export const SfuAnnouncedAddress = z.object({
   address: z.string(),
   protocol: z.enum(['udp', 'tcp']),
-  port: z.union([z.number().int(), z.object({ min: z.number().int(), max: z.number().int() })]),
+  port: z.union([Count, z.object({ min: Count, max: Count })]),
 });
 
 /** How the announced addresses were chosen. */
@@ -101,9 +104,9 @@ export const SfuAddressSource = z.enum([
 
 /** Client transports that connected and failed over the last `windowS` seconds. */
 export const SfuClientReachability = z.object({
-  windowS: z.number().int(),
-  connected: z.number().int(),
-  failed: z.number().int(),
+  windowS: Count,
+  connected: Count,
+  failed: Count,
   lastFailure: z.object({ at: z.string(), reason: z.string() }).optional(),
 });
 
@@ -116,11 +119,11 @@ export const RestSfuStatus = z.object({
   health: SfuHealth,
   available: z.boolean(),
   reason: z.string().optional(),
-  workers: z.object({ up: z.number().int(), total: z.number().int() }),
+  workers: z.object({ up: Count, total: Count }),
   down: z.array(SfuDownWorker),
   candidates: z.array(SfuAnnouncedAddress),
   addressSource: SfuAddressSource,
-  routers: z.number().int(),
+  routers: Count,
   clientReachability: SfuClientReachability,
 });
 export type RestSfuStatus = z.infer<typeof RestSfuStatus>;
@@ -133,23 +136,23 @@ export type StoreKind = z.infer<typeof StoreKind>;
 /** One room of GET /api/rooms: its meeting info, mode and participant count. */
 export const RoomListEntry = CreateRoomResponse.extend({
   connectionMode: ConnectionMode,
-  participantCount: z.number().int(),
+  participantCount: Count,
 });
 export type RoomListEntry = z.infer<typeof RoomListEntry>;
 
 /** GET /api/rooms (admin). */
 export const RoomListResponse = z.object({
-  totalRooms: z.number().int(),
-  totalPeers: z.number().int(),
+  totalRooms: Count,
+  totalPeers: Count,
   rooms: z.array(RoomListEntry),
   serverStats: z.object({
-    uptimeS: z.number().int(),
+    uptimeS: Count,
     store: StoreKind,
     /** Open WebSocket connections of this process. */
-    connections: z.number().int(),
+    connections: Count,
     /** Peers joined through this process. */
-    localPeers: z.number().int(),
-    memory: z.object({ rssBytes: z.number().int(), heapUsedBytes: z.number().int() }),
+    localPeers: Count,
+    memory: z.object({ rssBytes: Count, heapUsedBytes: Count }),
     sfu: RestSfuStatus,
   }),
 });
@@ -158,7 +161,7 @@ export type RoomListResponse = z.infer<typeof RoomListResponse>;
 // ------------------------------------------------------------------------------- probes
 
 /** GET /health. */
-export const HealthResponse = z.object({ status: z.literal('ok'), uptimeS: z.number().int() });
+export const HealthResponse = z.object({ status: z.literal('ok'), uptimeS: Count });
 export type HealthResponse = z.infer<typeof HealthResponse>;
 
 /** The `sfu` component of /ready: the media controller's status, named for operators. */
@@ -170,7 +173,7 @@ export const ReadySfu = z.object({
   down: z.array(SfuDownWorker),
   announcedAddresses: z.array(SfuAnnouncedAddress),
   addressSource: SfuAddressSource,
-  routers: z.number().int(),
+  routers: Count,
   clientReachability: SfuClientReachability,
 });
 export type ReadySfu = z.infer<typeof ReadySfu>;

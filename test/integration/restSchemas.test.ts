@@ -134,3 +134,59 @@ describe('REST answers go through their schemas', () => {
     });
   });
 });
+
+describe('GET /api/openapi.json', () => {
+  it('documents every REST route from its zod schemas, and nothing else', async () => {
+    const app = await buildTestApp([]);
+    try {
+      const res = await app.inject({ method: 'GET', url: '/api/openapi.json' });
+      expect(res.statusCode).toBe(200);
+      const doc = res.json();
+      expect(doc.openapi).toBe('3.1.0');
+      const operations = Object.entries(doc.paths as Record<string, Record<string, { responses: object }>>)
+        .flatMap(([path, ops]) =>
+          Object.entries(ops).map(
+            ([method, op]) => `${method} ${path} ${Object.keys(op.responses).join(',')}`,
+          ),
+        )
+        .sort();
+      expect(operations).toEqual([
+        'delete /api/rooms/{roomId} 204,400,401,404,429,500',
+        'get /api/rooms 200,401,429,500',
+        'get /api/rooms/{roomId} 200,400,404,429,500',
+        'get /health 200',
+        'get /ready 200,503',
+        'post /api/rooms 201,400,409,429,500',
+      ]);
+      const create = doc.paths['/api/rooms'].post;
+      const body = create.requestBody.content['application/json'].schema;
+      expect(Object.keys(body.properties).sort()).toEqual([
+        'encryption',
+        'hostPeerId',
+        'maxParticipants',
+        'mode',
+        'roomId',
+      ]);
+      expect(body.additionalProperties).toBe(false);
+      expect(create.responses['201'].content['application/json'].schema.required).toEqual([
+        'roomId',
+        'joinLink',
+        'hostPeerId',
+        'maxParticipants',
+        'encryption',
+        'mode',
+        'createdAt',
+      ]);
+      expect(create.responses['409'].content['application/json'].schema.required).toEqual([
+        'error',
+        'code',
+        'statusCode',
+      ]);
+      expect(doc.paths['/api/rooms/{roomId}'].get.parameters).toMatchObject([
+        { in: 'path', name: 'roomId', required: true, schema: { type: 'string', maxLength: 128 } },
+      ]);
+    } finally {
+      await app.close();
+    }
+  });
+});
