@@ -26,7 +26,7 @@ export interface RoomsPluginOptions {
 }
 
 /** Every route of the API can be rate-limited or fail. */
-const common = { 429: RestError, 500: RestError } as const;
+const common = { 429: RestError, 500: RestError };
 
 /** The REST API under /api: rooms, with rate limiting and the admin token. */
 export async function roomsPlugin(base: FastifyInstance, opts: RoomsPluginOptions): Promise<void> {
