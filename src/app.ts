@@ -1,11 +1,14 @@
 import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import fp from 'fastify-plugin';
+import { serializerCompiler } from 'fastify-type-provider-zod';
 import type { Config } from './config/index.ts';
 import { clientPlugin } from './http/clientPlugin.ts';
 import { healthPlugin } from './http/healthPlugin.ts';
-import { sendHttpError } from './http/httpErrors.ts';
+import { restErrorHandler, restNotFoundHandler } from './http/httpErrors.ts';
+import { registerOpenApi } from './http/openapi.ts';
 import { roomsPlugin } from './http/roomsPlugin.ts';
+import { zodValidatorCompiler } from './http/zodSchemas.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createRoomStore } from './rooms/createRoomStore.ts';
 import { RoomService } from './rooms/RoomService.ts';
@@ -58,16 +61,14 @@ export async function buildApp(
   app.decorate('media', media);
   app.decorate('registry', registry);
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
-    const status = err.statusCode ?? 500;
-    if (status >= 500) request.log.error({ err }, 'request failed');
-    const code =
-      status === 429 ? 'RATE_LIMITED' : status < 500 ? (err.code ?? 'INVALID_REQUEST') : 'INTERNAL';
-    return sendHttpError(reply, status, code, status >= 500 ? 'Internal server error' : err.message);
-  });
-  app.setNotFoundHandler((request, reply) =>
-    sendHttpError(reply, 404, 'NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0]} not found`),
-  );
+  // Routes declare zod schemas (src/protocol/rest.ts): requests are validated with them, answers
+  // serialized through them. Every error, a request that fails its schema included, is a RestError.
+  app.setValidatorCompiler(zodValidatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(restErrorHandler);
+  app.setNotFoundHandler(restNotFoundHandler);
+  // Before the routes: the document at /api/openapi.json lists those registered after it.
+  await registerOpenApi(app);
 
   await app.register(cors, {
     origin: [config.clientUrl.replace(/\/+$/, '')],

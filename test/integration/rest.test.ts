@@ -172,6 +172,96 @@ describe('REST API', () => {
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
   });
 
+  it('answers a bad room id with 400 INVALID_REQUEST and the zod error tree, after the admin check', async () => {
+    server = await startServer({ ADMIN_TOKEN: 's3cret-token' });
+    const details = {
+      errors: [],
+      properties: { roomId: { errors: [expect.stringMatching(/letters, digits/)] } },
+    };
+    const bad = await server.app.inject({ method: 'GET', url: '/api/rooms/bad%20id' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toEqual({
+      error: 'Invalid room id',
+      code: 'INVALID_REQUEST',
+      statusCode: 400,
+      details,
+    });
+    // Without the token, DELETE says 401 before it looks at the id.
+    const anonymous = await server.app.inject({ method: 'DELETE', url: '/api/rooms/bad%20id' });
+    expect(anonymous.statusCode).toBe(401);
+    const admin = await server.app.inject({
+      method: 'DELETE',
+      url: '/api/rooms/bad%20id',
+      headers: { authorization: 'Bearer s3cret-token' },
+    });
+    expect(admin.statusCode).toBe(400);
+    expect(admin.json()).toEqual({
+      error: 'Invalid room id',
+      code: 'INVALID_REQUEST',
+      statusCode: 400,
+      details,
+    });
+  });
+
+  it('POST /api/rooms takes a JSON null as an empty body and refuses unknown fields', async () => {
+    server = await startServer();
+    const empty = await server.app.inject({
+      method: 'POST',
+      url: '/api/rooms',
+      headers: { 'content-type': 'application/json' },
+      payload: 'null',
+    });
+    expect(empty.statusCode).toBe(201);
+    expect(empty.json()).toMatchObject({ hostPeerId: null, encryption: 'none', mode: 'auto' });
+    const extra = await server.app.inject({ method: 'POST', url: '/api/rooms', payload: { colour: 'red' } });
+    expect(extra.statusCode).toBe(400);
+    expect(extra.json()).toEqual({
+      error: 'Invalid request body',
+      code: 'INVALID_REQUEST',
+      statusCode: 400,
+      details: [
+        { code: 'unrecognized_keys', keys: ['colour'], path: [], message: 'Unrecognized key: "colour"' },
+      ],
+    });
+  });
+
+  it('answers 429 in the whole error shape, with when to retry', async () => {
+    server = await startServer({ RATE_LIMIT_MAX: '1', RATE_LIMIT_WINDOW_MS: '60000' });
+    await server.app.inject({ method: 'GET', url: '/api/rooms/x' });
+    const limited = await server.app.inject({ method: 'POST', url: '/api/rooms' });
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['retry-after']).toBe('60');
+    expect(limited.json()).toEqual({
+      error: 'Rate limit exceeded: retry in 60 s',
+      code: 'RATE_LIMITED',
+      statusCode: 429,
+    });
+  });
+
+  it('GET /api/rooms reports the media status as serverStats.sfu, and /ready the same per component', async () => {
+    server = await startServer();
+    const status = server.app.media.status();
+    const list = await server.app.inject({ method: 'GET', url: '/api/rooms' });
+    expect(list.json().serverStats.sfu).toEqual(status);
+    const ready = await server.app.inject({ method: 'GET', url: '/ready' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toEqual({
+      status: 'ready',
+      store: { status: 'ok', kind: 'memory' },
+      sfu: {
+        status: 'unavailable',
+        enabled: false,
+        reason: status.reason,
+        workers: { up: 0, total: 0 },
+        down: [],
+        announcedAddresses: [],
+        addressSource: 'none',
+        routers: 0,
+        clientReachability: { windowS: 600, connected: 0, failed: 0 },
+      },
+    });
+  });
+
   it('GET /health and /ready', async () => {
     server = await startServer();
     expect((await server.app.inject({ method: 'GET', url: '/health' })).json()).toMatchObject({
