@@ -51,6 +51,8 @@ export async function buildApp(
     }),
     bodyLimit: 64 * 1024,
     trustProxy: true,
+    // Room ids may be 128 characters (protocol Id); fastify's default stops path parameters at 100.
+    routerOptions: { maxParamLength: 128 },
   });
 
   const store = deps.store ?? (await createRoomStore(config, logger));

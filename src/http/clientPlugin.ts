@@ -30,7 +30,6 @@ export async function clientPlugin(app: FastifyInstance): Promise<void> {
     wildcard: true,
     decorateReply: true,
   });
-  const demo = (_req: unknown, reply: { sendFile: (f: string) => unknown }) => reply.sendFile('index.html');
-  app.get('/', demo as never);
-  app.get('/meeting/:roomId', demo as never);
+  app.get('/', (_request, reply) => reply.sendFile('index.html'));
+  app.get('/meeting/:roomId', (_request, reply) => reply.sendFile('index.html'));
 }

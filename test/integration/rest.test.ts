@@ -96,6 +96,18 @@ describe('REST API', () => {
     await ws.close();
   });
 
+  it('serves a room whose id has the full 128 characters the protocol allows', async () => {
+    server = await startServer();
+    const roomId = 'r'.repeat(128);
+    expect(
+      (await server.app.inject({ method: 'POST', url: '/api/rooms', payload: { roomId } })).statusCode,
+    ).toBe(201);
+    const info = await server.app.inject({ method: 'GET', url: `/api/rooms/${roomId}` });
+    expect(info.statusCode).toBe(200);
+    expect(info.json().roomId).toBe(roomId);
+    expect((await server.app.inject({ method: 'DELETE', url: `/api/rooms/${roomId}` })).statusCode).toBe(204);
+  });
+
   it('GET /api/rooms/:roomId is a JSON 404 for an unknown room', async () => {
     server = await startServer();
     const res = await server.app.inject({ method: 'GET', url: '/api/rooms/ghost' });
