@@ -232,4 +232,33 @@ describe('SFU over the signaling protocol', () => {
       sfu: { status: 'available', workers: { up: 1, total: 1 } },
     });
   });
+
+  it('leaves rooms on other workers untouched when one worker dies', async () => {
+    await start({ MEDIASOUP_NUM_WORKERS: '2', RTC_PORT: String(await freePortBase(2)) });
+    for (const roomId of ['on-one', 'on-two']) {
+      await server.app.inject({ method: 'POST', url: '/api/rooms', payload: { roomId, mode: 'sfu' } });
+    }
+    const one = [await join('on-one', 'a1'), await join('on-one', 'b1')];
+    const two = [await join('on-two', 'a2'), await join('on-two', 'b2')];
+    await Promise.all([...one, ...two].map((x) => x.sfuStarted()));
+    const pool = media().pool!;
+    // Least-loaded placement put the two rooms on different workers.
+    const dump = await pool.dump();
+    const idxOne = dump.workers.findIndex((w) => w.routerIds.includes(media().sfuRoomOf('on-one')!.routerId));
+    const idxTwo = dump.workers.findIndex((w) => w.routerIds.includes(media().sfuRoomOf('on-two')!.routerId));
+    expect(idxOne).not.toBe(idxTwo);
+    const routerTwo = media().sfuRoomOf('on-two')!.routerId;
+    const restarted = one.map((x) => x.ws.next('sfu-restart', () => true, 10_000));
+    pool.killWorkerForTest(idxOne);
+    await Promise.all(restarted);
+    // The other room kept its router and its peers heard nothing.
+    expect(media().sfuRoomOf('on-two')!.routerId).toBe(routerTwo);
+    for (const x of two) {
+      expect(x.restarts).toBe(0);
+      expect(x.ws.received.map((m) => m.type)).not.toContain('sfu-restart');
+    }
+    const fromB2 = media().sfuRoomOf('on-two')!.getPeerProducers('b2').map((p) => p.producerId);
+    const before = two[0]!.peer!.receivedFrom(fromB2[0]!);
+    await waitFor(() => two[0]!.peer!.receivedFrom(fromB2[0]!) > before + 10, 'media still flowing in the other room');
+  });
 });
