@@ -257,8 +257,14 @@ describe('SFU over the signaling protocol', () => {
       expect(x.restarts).toBe(0);
       expect(x.ws.received.map((m) => m.type)).not.toContain('sfu-restart');
     }
-    const fromB2 = media().sfuRoomOf('on-two')!.getPeerProducers('b2').map((p) => p.producerId);
+    const fromB2 = media()
+      .sfuRoomOf('on-two')!
+      .getPeerProducers('b2')
+      .map((p) => p.producerId);
     const before = two[0]!.peer!.receivedFrom(fromB2[0]!);
-    await waitFor(() => two[0]!.peer!.receivedFrom(fromB2[0]!) > before + 10, 'media still flowing in the other room');
+    await waitFor(
+      () => two[0]!.peer!.receivedFrom(fromB2[0]!) > before + 10,
+      'media still flowing in the other room',
+    );
   });
 });
