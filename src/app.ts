@@ -2,6 +2,7 @@ import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import fp from 'fastify-plugin';
 import { serializerCompiler } from 'fastify-type-provider-zod';
+import { TokenVerifier } from './auth/TokenVerifier.ts';
 import type { Config } from './config/index.ts';
 import { clientPlugin } from './http/clientPlugin.ts';
 import { healthPlugin } from './http/healthPlugin.ts';
@@ -76,7 +77,8 @@ export async function buildApp(
     origin: [config.clientUrl.replace(/\/+$/, '')],
     methods: ['GET', 'POST', 'DELETE'],
   });
-  await app.register(fp(signalingPlugin), { config, logger, rooms, registry, media });
+  const auth = config.auth ? await TokenVerifier.create(config.auth) : undefined;
+  await app.register(fp(signalingPlugin), { config, logger, rooms, registry, media, auth });
   await app.register(healthPlugin, { store, media });
   await app.register(roomsPlugin, {
     config,

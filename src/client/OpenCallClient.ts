@@ -52,6 +52,8 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
   #join: ConnectOptions | undefined;
   #roomId: string | undefined;
   #peerId: string | undefined;
+  /** From room-joined: a reconnect presents it to get this same peer back (nothing reset). */
+  #resumeToken: string | undefined;
   /** Bumped when a session ends, so late replies of an older one do nothing. */
   #session = 0;
 
@@ -190,6 +192,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       throw new OpenCallError('ALREADY_IN_ROOM', `Cannot connect while ${this.#state}`);
     }
     this.#join = { ...options };
+    this.#resumeToken = undefined;
     this.#peerId = options.peerId;
     this.#roomId = options.roomId;
     if (options.mediaState) this.#local.apply(options.mediaState);
@@ -266,9 +269,14 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
         displayName: join.displayName,
         mediaState: this.mediaState,
         ...(join.token !== undefined ? { token: join.token } : {}),
+        ...(this.#resumeToken !== undefined ? { resumeToken: this.#resumeToken } : {}),
       },
       'room-joined',
     );
+    this.#resumeToken = reply.resumeToken;
+    const { peerId, roomId, iceServers, connectionMode } = reply;
+    // Resumed: the server kept our peer, its media and the others' view of us; so do we.
+    if (reply.resumed) return { roomId, peerId, peers: this.peers, iceServers, connectionMode };
     const rejoin = this.#peerId === reply.peerId && this.#paths.mesh !== undefined;
     this.#peerId = reply.peerId;
     this.#roomId = reply.roomId;
@@ -283,13 +291,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       loadDevice(reply.routerRtpCapabilities).catch((err) => this.#log('device preload failed:', err));
     }
     this.#switcher.joined(reply.connectionMode, reply.routerRtpCapabilities, reply.roomMode ?? 'auto');
-    return {
-      roomId: reply.roomId,
-      peerId: reply.peerId,
-      peers: this.peers,
-      iceServers: reply.iceServers,
-      connectionMode: reply.connectionMode,
-    };
+    return { roomId, peerId, peers: this.peers, iceServers, connectionMode };
   }
 
   /** The socket is back (Signaling's reconnect loop): join again, as the same peer. */

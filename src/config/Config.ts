@@ -1,6 +1,6 @@
 import { cpus } from 'node:os';
 import type { IceServer } from '../protocol/index.ts';
-import { EnvSchema } from './schema.ts';
+import { type Env, EnvSchema } from './schema.ts';
 
 export interface RedisConfig {
   url?: string;
@@ -58,6 +58,27 @@ export interface Config {
   wsRateLimit: { perSecond: number; burst: number };
   shutdownTimeoutMs: number;
   sfu: SfuConfig;
+  /** Absent: no authentication (the quick start). */
+  auth?: AuthConfig;
+  /** How long a dropped peer's id, room membership and media are kept for its resumeToken; 0: never. */
+  resumeWindowMs: number;
+  /** A socket with more than this many bytes queued for it is closed (SLOW_CONSUMER). */
+  wsMaxBufferedBytes: number;
+  /** A socket over its message rate for this long is closed with 1008; 0: never. */
+  wsAbuseCloseMs: number;
+  /** A socket that has not joined a room within this time is closed; 0: never. */
+  joinTimeoutMs: number;
+}
+
+/** Where the keys that verify join tokens come from; the algorithm is pinned per key. */
+export type AuthKeySource =
+  | { kind: 'secret'; secret: string }
+  | { kind: 'publicKey'; pem: string }
+  | { kind: 'jwks'; url: string };
+
+export interface AuthConfig {
+  key: AuthKeySource;
+  audience?: string;
 }
 
 /**
@@ -95,6 +116,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       credentialType: 'password',
     });
   }
+  const key = authKey(e);
+  const auth: AuthConfig | undefined = key
+    ? { key, ...(e.AUTH_AUDIENCE ? { audience: e.AUTH_AUDIENCE } : {}) }
+    : undefined;
   const useRedis = e.REDIS_URL !== undefined || e.REDIS_HOST !== undefined;
   const config: Config = {
     port: e.PORT,
@@ -136,6 +161,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ? { rtcPortRange: { min: e.RTC_MIN_PORT, max: e.RTC_MAX_PORT } }
         : {}),
     },
+    resumeWindowMs: e.RESUME_WINDOW_MS,
+    wsMaxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+    wsAbuseCloseMs: e.WS_ABUSE_CLOSE_MS,
+    joinTimeoutMs: e.JOIN_TIMEOUT_MS,
+    ...(auth ? { auth } : {}),
     ...(e.ADMIN_TOKEN ? { adminToken: e.ADMIN_TOKEN } : {}),
     ...(useRedis
       ? {
@@ -150,4 +180,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       : {}),
   };
   return Object.freeze(config);
+}
+
+function authKey(e: Env): AuthKeySource | undefined {
+  if (e.AUTH_JWT_SECRET) return { kind: 'secret', secret: e.AUTH_JWT_SECRET };
+  // A PEM given in one line of an env file has its newlines written as \n.
+  if (e.AUTH_PUBLIC_KEY) return { kind: 'publicKey', pem: e.AUTH_PUBLIC_KEY.replace(/\\n/g, '\n') };
+  if (e.AUTH_JWKS_URL) return { kind: 'jwks', url: e.AUTH_JWKS_URL };
+  return undefined;
 }

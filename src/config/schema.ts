@@ -125,6 +125,20 @@ export const EnvSchema = z
     RTC_IPV6: bool(defaults.RTC_IPV6),
     STUN_TIMEOUT_MS: int(defaults.STUN_TIMEOUT_MS, 100, 30_000),
     SFU_UPGRADE_BACKOFF_MS: int(defaults.SFU_UPGRADE_BACKOFF_MS, 0, 3_600_000),
+
+    /** HS256 shared secret; at least 32 bytes, as RFC 7518 asks of an HS256 key. */
+    AUTH_JWT_SECRET: z.preprocess(
+      emptyToUndefined,
+      z.string().min(32, 'must be at least 32 characters (an HS256 key of 256 bits)').optional(),
+    ),
+    /** A PEM public key (SPKI): RSA → RS256, EC P-256 → ES256, Ed25519 → EdDSA. */
+    AUTH_PUBLIC_KEY: str(),
+    AUTH_JWKS_URL: url(/^https?:\/\/.+/, 'http:// or https://'),
+    AUTH_AUDIENCE: str(),
+    RESUME_WINDOW_MS: int(defaults.RESUME_WINDOW_MS, 0, 600_000),
+    WS_MAX_BUFFERED_BYTES: int(defaults.WS_MAX_BUFFERED_BYTES, 64 * 1024, 1024 * 1024 * 1024),
+    WS_ABUSE_CLOSE_MS: int(defaults.WS_ABUSE_CLOSE_MS, 0, 3_600_000),
+    JOIN_TIMEOUT_MS: int(defaults.JOIN_TIMEOUT_MS, 0, 3_600_000),
   })
   .superRefine((env, ctx) => {
     if (env.SFU_DOWNGRADE_AT >= env.SFU_UPGRADE_AT) {
@@ -146,6 +160,14 @@ export const EnvSchema = z
       env.RTC_MIN_PORT > env.RTC_MAX_PORT
     ) {
       ctx.addIssue({ code: 'custom', path: ['RTC_MIN_PORT'], message: 'must not exceed RTC_MAX_PORT' });
+    }
+    const keySources = [env.AUTH_JWT_SECRET, env.AUTH_PUBLIC_KEY, env.AUTH_JWKS_URL].filter(Boolean);
+    if (keySources.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUTH_JWT_SECRET'],
+        message: 'set only one of AUTH_JWT_SECRET, AUTH_PUBLIC_KEY and AUTH_JWKS_URL',
+      });
     }
     if (env.TURN_URL && (!env.TURN_USERNAME || !env.TURN_CREDENTIAL)) {
       ctx.addIssue({

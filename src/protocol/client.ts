@@ -39,12 +39,17 @@ export const clientMessages = defineClientMessages({
       peerId: Id.optional(),
       displayName: DisplayName,
       mediaState: MediaState.default({ audio: false, video: false, screen: false }),
-      /** Reserved for token auth; accepted and ignored while auth is off. */
-      token: z.string().max(4096).optional(),
+      /**
+       * A join token (JWT) when the server has auth on; `?token=` on the WebSocket URL does the
+       * same. Ignored while auth is off.
+       */
+      token: z.string().max(8192).optional(),
+      /** From an earlier room-joined: takes back the peer a dropped socket left (RESUME_WINDOW_MS). */
+      resumeToken: z.string().min(16).max(128).optional(),
     },
     reply: 'room-joined',
     route: 'signaling',
-    errors: ['ROOM_NOT_FOUND', 'ROOM_FULL', 'DUPLICATE_PEER', 'ALREADY_IN_ROOM'],
+    errors: ['ROOM_NOT_FOUND', 'ROOM_FULL', 'DUPLICATE_PEER', 'ALREADY_IN_ROOM', 'UNAUTHORIZED'],
   },
   'leave-room': {
     shape: { roomId: Id.optional(), peerId: Id.optional() },
@@ -56,6 +61,7 @@ export const clientMessages = defineClientMessages({
     shape: { offer: SessionDescription('offer'), ...relay },
     reply: null,
     route: 'signaling',
+    /** FORBIDDEN also for an offer that sends media from a peer that may not publish (a viewer). */
     errors: ['NOT_IN_ROOM', 'FORBIDDEN', 'PEER_NOT_FOUND'],
   },
   answer: {

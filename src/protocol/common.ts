@@ -46,3 +46,7 @@ export type ConnectionMode = z.infer<typeof ConnectionMode>;
 
 export const Encryption = z.enum(['none', 'e2ee']);
 export type Encryption = z.infer<typeof Encryption>;
+
+/** What a join token lets its holder be in a room (auth on); hosts run the room, viewers only watch. */
+export const PeerRole = z.enum(['host', 'participant', 'viewer']);
+export type PeerRole = z.infer<typeof PeerRole>;

@@ -16,6 +16,7 @@ export const ErrorCode = z.enum([
   'UNAUTHORIZED',
   'MESSAGE_TOO_LARGE',
   'RATE_LIMITED',
+  'SLOW_CONSUMER',
   'SFU_UNAVAILABLE',
   'SFU_WORKER_DIED',
   'SFU_UNREACHABLE',
@@ -43,6 +44,7 @@ export const errorMessages: Record<ErrorCode, string> = {
   UNAUTHORIZED: 'Unauthorized',
   MESSAGE_TOO_LARGE: 'Message too large',
   RATE_LIMITED: 'Too many messages',
+  SLOW_CONSUMER: 'Too much is waiting to be sent to this connection; it is closed (read your socket)',
   SFU_UNAVAILABLE: 'The SFU is unavailable; the room stays peer-to-peer',
   SFU_WORKER_DIED: 'The media worker of this room died; the room falls back to peer-to-peer',
   SFU_UNREACHABLE:

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConnectionMode, IceServer, MediaState, PeerInfo, RoomModePolicy } from './common.ts';
+import { ConnectionMode, IceServer, MediaState, PeerInfo, PeerRole, RoomModePolicy } from './common.ts';
 import { ErrorCode } from './errors.ts';
 import {
   ConsumerRtpParameters,
@@ -56,6 +56,17 @@ export const serverMessages = defineServerMessages({
       routerRtpCapabilities: RouterRtpCapabilities.optional(),
       /** Extension: what the room is meant to be; an `sfu` room never falls back to peer-to-peer. */
       roomMode: RoomModePolicy.optional(),
+      /**
+       * Extension: presented in a later join-room (`resumeToken`) after the socket dropped, it gives
+       * this peer back within RESUME_WINDOW_MS: same peerId, media state, SFU transports, and the
+       * messages sent to it meanwhile; the others never see it leave. Keep it secret.
+       */
+      resumeToken: z.string().optional(),
+      /** Extension: true when this join took back a dropped peer (nothing was reset). */
+      resumed: z.boolean().optional(),
+      /** Extension, with auth on: what the token allows. */
+      role: PeerRole.optional(),
+      canPublish: z.boolean().optional(),
     },
   },
   'peer-joined': {

@@ -1,40 +1,89 @@
 import type { WebSocket } from 'ws';
+import type { Identity, PeerRole } from '../auth/JoinClaims.ts';
 import { type ErrorCode, errorMessages, type OutgoingMessage } from '../protocol/index.ts';
 import type { ErrorExtra, SessionHandle } from './SessionTypes.ts';
 
 /** WebSocket close codes we use. */
+/** How long a slow consumer's socket may take to close before it is cut. */
+const SLOW_CONSUMER_GRACE_MS = 5000;
+
 export const CloseCode = {
+  NORMAL: 1000,
   GOING_AWAY: 1001,
   POLICY_VIOLATION: 1008,
   MESSAGE_TOO_BIG: 1009,
 } as const;
 
+/** The bounds one connection lives within. */
+export interface SessionLimits {
+  rate: { perSecond: number; burst: number };
+  /** Bytes queued for the socket beyond which it is closed as a slow consumer. */
+  maxBufferedBytes: number;
+  /** Sustained excess over the rate for this long closes the socket; 0: never. */
+  abuseCloseMs: number;
+}
+
+/**
+ * What to do with one incoming message under the rate limit: handle it, answer the first excess
+ * with RATE_LIMITED, drop further excess silently, or close a socket whose excess went on too long.
+ */
+export type RateVerdict = 'ok' | 'limited' | 'dropped' | 'abusive';
+
+/** Excess stops counting as sustained after this long without any. */
+const EXCESS_QUIET_MS = 1000;
+/** A client's mistakes are logged at warn at most once per this interval; debug otherwise. */
+const WARN_INTERVAL_MS = 60_000;
+
 /**
  * One WebSocket connection: its identity once joined, liveness for the heartbeat, a token bucket
- * for rate limiting, and a queue that keeps message handling in arrival order.
+ * for rate limiting, the bound on what may queue for it, and a queue that keeps message handling
+ * in arrival order.
  */
 export class Session implements SessionHandle {
   readonly id: string;
   readonly socket: WebSocket;
+  /** The client's address (the forwarded one behind a trusted proxy). */
+  readonly remoteAddress: string;
   peerId: string | undefined;
   roomId: string | undefined;
+  /** Who the join token said this is; undefined while auth is off. */
+  identity: Identity | undefined;
+  /** The `?token=` of the WebSocket URL, kept until join-room uses it. */
+  urlToken: string | undefined;
+  /** Given in room-joined; brings this peer back after its socket drops (PeerParking). */
+  resumeToken: string | undefined;
   /** Pings sent since the last pong. */
   missedPongs = 0;
+  /** Set once the socket was closed for queueing too much: nothing more is sent to it. */
+  slowConsumer = false;
 
   #tokens: number;
   #lastRefill: number;
-  readonly #ratePerSecond: number;
-  readonly #burst: number;
+  #excessSince: number | undefined;
+  #lastExcessAt = 0;
+  #lastWarnAt = Number.NEGATIVE_INFINITY;
+  readonly #limits: SessionLimits;
+  #joinTimer: NodeJS.Timeout | undefined;
   /** Tail of the handler chain while an async handler is running; undefined when idle. */
   #pending: Promise<void> | undefined;
 
-  constructor(id: string, socket: WebSocket, rate: { perSecond: number; burst: number }) {
+  constructor(id: string, socket: WebSocket, limits: SessionLimits, remoteAddress = '') {
     this.id = id;
     this.socket = socket;
-    this.#ratePerSecond = rate.perSecond;
-    this.#burst = rate.burst;
-    this.#tokens = rate.burst;
+    this.remoteAddress = remoteAddress;
+    this.#limits = limits;
+    this.#tokens = limits.rate.burst;
     this.#lastRefill = performance.now();
+  }
+
+  /** The role the join token gave; a room's hostPeerId is host without one (see isHost). */
+  get role(): PeerRole | undefined {
+    return this.identity?.role;
+  }
+
+  /** Whether this connection may send media: always while auth is off. */
+  get canPublish(): boolean {
+    return this.identity?.canPublish ?? true;
   }
 
   get isOpen(): boolean {
@@ -47,7 +96,25 @@ export class Session implements SessionHandle {
   }
 
   sendRaw(frame: string): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(frame);
+    if (this.socket.readyState !== this.socket.OPEN || this.slowConsumer) return;
+    // A client that does not read would make the server buffer without end: past the bound it is
+    // told why (the frame queues behind the rest) and closed; the room sees it leave or resume.
+    if (this.socket.bufferedAmount + frame.length > this.#limits.maxBufferedBytes) {
+      this.slowConsumer = true;
+      this.socket.send(
+        JSON.stringify({
+          type: 'error',
+          code: 'SLOW_CONSUMER',
+          error: errorMessages.SLOW_CONSUMER,
+          timestamp: Date.now(),
+        }),
+      );
+      this.close(CloseCode.POLICY_VIOLATION, 'Slow consumer');
+      // A peer that never reads never answers the close either: do not wait ws's 30 s for it.
+      setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref();
+      return;
+    }
+    this.socket.send(frame);
   }
 
   sendError(code: ErrorCode, error?: string, extra: ErrorExtra = {}): void {
@@ -61,18 +128,49 @@ export class Session implements SessionHandle {
     });
   }
 
-  /** Takes one token; false when the client is over its rate. A rate of 0 disables the limit. */
-  takeToken(): boolean {
-    if (this.#ratePerSecond === 0) return true;
+  /** Takes one token from the bucket and says what to do with the message. A rate of 0: no limit. */
+  admit(): RateVerdict {
+    const { perSecond, burst } = this.#limits.rate;
+    if (perSecond === 0) return 'ok';
     const now = performance.now();
-    this.#tokens = Math.min(
-      this.#burst,
-      this.#tokens + ((now - this.#lastRefill) / 1000) * this.#ratePerSecond,
-    );
+    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#lastRefill) / 1000) * perSecond);
     this.#lastRefill = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      if (this.#excessSince !== undefined && now - this.#lastExcessAt > EXCESS_QUIET_MS) {
+        this.#excessSince = undefined;
+      }
+      return 'ok';
+    }
+    this.#lastExcessAt = now;
+    if (this.#excessSince === undefined) {
+      this.#excessSince = now;
+      return 'limited';
+    }
+    const { abuseCloseMs } = this.#limits;
+    return abuseCloseMs > 0 && now - this.#excessSince >= abuseCloseMs ? 'abusive' : 'dropped';
+  }
+
+  /** True at most once a minute: a client's mistakes are logged at warn that often, else at debug. */
+  mayWarn(): boolean {
+    const now = performance.now();
+    if (now - this.#lastWarnAt < WARN_INTERVAL_MS) return false;
+    this.#lastWarnAt = now;
     return true;
+  }
+
+  /** Closes the socket unless it is in a room `ms` from now (a leave starts the wait again). */
+  awaitJoin(ms: number): void {
+    clearTimeout(this.#joinTimer);
+    if (ms === 0) return;
+    this.#joinTimer = setTimeout(() => {
+      if (this.roomId === undefined) this.close(CloseCode.POLICY_VIOLATION, 'No room joined in time');
+    }, ms);
+    this.#joinTimer.unref();
+  }
+
+  stopJoinTimer(): void {
+    clearTimeout(this.#joinTimer);
   }
 
   /**

@@ -1,14 +1,24 @@
+import type { TokenVerifier } from '../auth/TokenVerifier.ts';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../logger.ts';
 import type { RoomService } from '../rooms/RoomService.ts';
 import type { RoomMediaController } from '../sfu/ConnectionManagerTypes.ts';
+import type { PeerParking } from './PeerParking.ts';
 import type { PeerRegistry } from './PeerRegistry.ts';
 
-/** Everything a message handler may use. */
-export interface SignalingContext {
+/** What the app hands the signaling plugin. */
+export interface SignalingOptions {
   readonly config: Readonly<Config>;
   readonly logger: Logger;
   readonly rooms: RoomService;
   readonly registry: PeerRegistry;
   readonly media: RoomMediaController;
+  /** Verifies join tokens; undefined while auth is off. */
+  readonly auth: TokenVerifier | undefined;
+}
+
+/** Everything a message handler may use. */
+export interface SignalingContext extends SignalingOptions {
+  /** Dropped peers waiting for their resumeToken. */
+  readonly parking: PeerParking;
 }

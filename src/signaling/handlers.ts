@@ -1,3 +1,5 @@
+import { nanoid } from 'nanoid';
+import type { Identity } from '../auth/JoinClaims.ts';
 import {
   type ClientMessageOf,
   type PeerInfo,
@@ -6,7 +8,10 @@ import {
   type ReplyTypeOf,
   type SignalingMessageType,
 } from '../protocol/index.ts';
-import type { Session } from './Session.ts';
+import { authorizeJoin } from './joinAuth.ts';
+import { sdpSendsMedia } from './mediaPolicy.ts';
+import { type ParkedPeer, sameSecret } from './PeerParking.ts';
+import { CloseCode, Session } from './Session.ts';
 import type { SignalingContext } from './SignalingContext.ts';
 
 /*
@@ -63,17 +68,23 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg, reply) => {
       `This connection is already peer ${session.peerId} in room ${session.roomId}`,
     );
   }
-  if (msg.peerId !== undefined && ctx.registry.get(msg.roomId, msg.peerId)) {
+  if (msg.resumeToken !== undefined) {
+    const resumed = await resume(ctx, session, msg, msg.resumeToken, reply);
+    if (resumed) return resumed;
+  }
+  const identity = await authorizeJoin(ctx, session, msg);
+  const wantedPeerId = identity?.peerId ?? msg.peerId;
+  if (wantedPeerId !== undefined && ctx.registry.get(msg.roomId, wantedPeerId)) {
     throw new ProtocolError(
       'DUPLICATE_PEER',
-      `Peer ${msg.peerId} is already connected to room ${msg.roomId}`,
+      `Peer ${wantedPeerId} is already connected to room ${msg.roomId}`,
     );
   }
   const joined = await ctx.rooms.join({
     roomId: msg.roomId,
-    ...(msg.peerId !== undefined ? { peerId: msg.peerId } : {}),
-    displayName: msg.displayName,
-    mediaState: msg.mediaState,
+    ...(wantedPeerId !== undefined ? { peerId: wantedPeerId } : {}),
+    displayName: identity?.name ?? msg.displayName,
+    mediaState: identity?.canPublish === false ? NOTHING_PUBLISHED : msg.mediaState,
   });
   const { room, self } = joined;
   // The socket may have closed, or another connection may have claimed the id, while we awaited.
@@ -83,6 +94,9 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg, reply) => {
   }
   session.roomId = room.roomId;
   session.peerId = self.peerId;
+  session.identity = identity;
+  session.resumeToken = ctx.parking.enabled ? nanoid(32) : undefined;
+  session.stopJoinTimer();
   ctx.registry.add(room.roomId, self.peerId, session);
   const media = await ctx.media.peerJoining(room, self.peerId, ctx.registry.countIn(room.roomId));
 
@@ -108,6 +122,8 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg, reply) => {
     ...(media.routerRtpCapabilities !== undefined
       ? { routerRtpCapabilities: media.routerRtpCapabilities }
       : {}),
+    ...(session.resumeToken !== undefined ? { resumeToken: session.resumeToken } : {}),
+    ...(identity ? { role: identity.role, canPublish: identity.canPublish } : {}),
   });
   for (const message of media.toJoiner) session.send(message);
   for (const message of media.toOthers) ctx.registry.broadcast(room.roomId, message, self.peerId);
@@ -126,16 +142,139 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg, reply) => {
   return replied;
 };
 
-/** Takes the session out of its room: store, registry, broadcast, SFU. Shared by leave, close and heartbeat. */
+const NOTHING_PUBLISHED = { audio: false, video: false, screen: false };
+
+/**
+ * Gives a dropped peer back to the connection that presents its resumeToken: same peerId, role,
+ * media state and SFU objects, and the messages that waited for it. The room hears nothing: for
+ * the others the peer never left. A token for a peer whose old socket the server still thinks is
+ * open (it has not noticed the drop yet) takes it over the same way. Undefined when the token
+ * resumes nothing (expired, unknown): the join goes on as a new one.
+ */
+async function resume(
+  ctx: SignalingContext,
+  session: Session,
+  msg: ClientMessageOf<'join-room'>,
+  resumeToken: string,
+  reply: ReplyFn<'join-room'>,
+): Promise<Replied | undefined> {
+  let taken: { peerId: string; identity: Identity | undefined; frames: string[] } | undefined;
+  const parked = ctx.parking.claim(resumeToken, msg.roomId);
+  if (parked) {
+    ctx.registry.remove(parked.roomId, parked.peerId, parked);
+    taken = { peerId: parked.peerId, identity: parked.identity, frames: parked.drain() };
+  } else if (msg.peerId !== undefined) {
+    const live = ctx.registry.get(msg.roomId, msg.peerId);
+    if (
+      live instanceof Session &&
+      live.resumeToken !== undefined &&
+      sameSecret(live.resumeToken, resumeToken)
+    ) {
+      ctx.registry.remove(msg.roomId, msg.peerId, live);
+      live.roomId = undefined;
+      live.peerId = undefined;
+      live.close(CloseCode.NORMAL, 'Resumed on another connection');
+      taken = { peerId: msg.peerId, identity: live.identity, frames: [] };
+    }
+  }
+  if (!taken) return undefined;
+  if (msg.peerId !== undefined && msg.peerId !== taken.peerId) {
+    throw new ProtocolError('FORBIDDEN', 'This resumeToken belongs to another peer');
+  }
+  const { roomId } = msg;
+  const { peerId } = taken;
+  if (!session.isOpen) {
+    // Came and went again: park it anew rather than lose it.
+    const again = ctx.parking.park({ id: session.id, roomId, peerId, identity: taken.identity, resumeToken });
+    ctx.registry.add(roomId, peerId, again);
+    return { replied: true };
+  }
+  session.roomId = roomId;
+  session.peerId = peerId;
+  session.identity = taken.identity;
+  session.resumeToken = nanoid(32);
+  session.stopJoinTimer();
+  ctx.registry.add(roomId, peerId, session);
+  const [room, stored] = await Promise.all([
+    ctx.rooms.store.getRoom(roomId),
+    ctx.rooms.store.getPeers(roomId),
+  ]);
+  const routerRtpCapabilities = ctx.media.routerRtpCapabilities(roomId);
+  const replied = reply({
+    type: 'room-joined',
+    roomId,
+    peerId,
+    peers: stored
+      .filter((p) => p.peerId !== peerId)
+      .map((p) => ({ peerId: p.peerId, displayName: p.displayName, mediaState: p.mediaState })),
+    iceServers: ctx.config.iceServers,
+    connectionMode: ctx.media.modeOf(roomId),
+    ...(room ? { roomMode: room.mode } : {}),
+    ...(routerRtpCapabilities !== undefined ? { routerRtpCapabilities } : {}),
+    resumeToken: session.resumeToken,
+    resumed: true,
+    ...(taken.identity ? { role: taken.identity.role, canPublish: taken.identity.canPublish } : {}),
+  });
+  for (const frame of taken.frames) session.sendRaw(frame);
+  ctx.logger.info({ roomId, peerId, sessionId: session.id, queued: taken.frames.length }, 'peer resumed');
+  return replied;
+}
+
+/**
+ * The socket of a joined peer dropped: keep the peer for its resumeToken (the room hears nothing
+ * yet), or take it out at once when resuming is off.
+ */
+export async function parkOrDetach(ctx: SignalingContext, session: Session, why: string): Promise<void> {
+  const { roomId, peerId, resumeToken } = session;
+  session.stopJoinTimer();
+  if (roomId === undefined || peerId === undefined) return;
+  if (resumeToken === undefined || !ctx.parking.enabled) {
+    return detachSession(ctx, session, why);
+  }
+  session.roomId = undefined;
+  session.peerId = undefined;
+  const parked = ctx.parking.park({
+    id: session.id,
+    roomId,
+    peerId,
+    identity: session.identity,
+    resumeToken,
+  });
+  ctx.registry.remove(roomId, peerId, session);
+  ctx.registry.add(roomId, peerId, parked);
+  ctx.logger.info({ roomId, peerId, sessionId: session.id, why }, 'peer parked for resume');
+}
+
+/** A parked peer's window ended (or its queue overflowed): it leaves the room now. */
+export async function releaseParked(ctx: SignalingContext, parked: ParkedPeer, why: string): Promise<void> {
+  const { roomId, peerId } = parked;
+  if (ctx.registry.get(roomId, peerId) !== parked) return;
+  ctx.registry.remove(roomId, peerId, parked);
+  await leaveRoomOf(ctx, roomId, peerId, parked.id, why);
+}
+
+/** Takes the session out of its room: store, registry, broadcast, SFU. Shared by leave, kick and the rest. */
 export async function detachSession(ctx: SignalingContext, session: Session, why: string): Promise<void> {
   const { roomId, peerId } = session;
   if (roomId === undefined || peerId === undefined) return;
   session.roomId = undefined;
   session.peerId = undefined;
+  session.resumeToken = undefined;
+  if (session.isOpen) session.awaitJoin(ctx.config.joinTimeoutMs);
   ctx.registry.remove(roomId, peerId, session);
+  await leaveRoomOf(ctx, roomId, peerId, session.id, why);
+}
+
+async function leaveRoomOf(
+  ctx: SignalingContext,
+  roomId: string,
+  peerId: string,
+  sessionId: string,
+  why: string,
+): Promise<void> {
   ctx.registry.broadcast(roomId, { type: 'peer-left', roomId, peerId });
   ctx.media.peerLeft(roomId, peerId, ctx.registry.countIn(roomId));
-  ctx.logger.info({ roomId, peerId, sessionId: session.id, why }, 'peer left');
+  ctx.logger.info({ roomId, peerId, sessionId, why }, 'peer left');
   try {
     await ctx.rooms.leave(roomId, peerId);
   } catch (err) {
@@ -182,11 +321,25 @@ function forward(
   );
 }
 
-const offer: Handler<'offer'> = (ctx, session, msg) =>
-  forward(ctx, session, msg, 'offer', `"offer":{"type":"offer","sdp":${JSON.stringify(msg.offer.sdp)}}`);
+/** A peer that may not publish (a viewer) may still negotiate, but only to receive. */
+function assertMayNegotiate(session: Session, sdp: string): void {
+  if (!session.canPublish && sdpSendsMedia(sdp)) {
+    throw new ProtocolError(
+      'FORBIDDEN',
+      'Your token does not allow publishing: send recvonly or inactive media only',
+    );
+  }
+}
 
-const answer: Handler<'answer'> = (ctx, session, msg) =>
+const offer: Handler<'offer'> = (ctx, session, msg) => {
+  assertMayNegotiate(session, msg.offer.sdp);
+  forward(ctx, session, msg, 'offer', `"offer":{"type":"offer","sdp":${JSON.stringify(msg.offer.sdp)}}`);
+};
+
+const answer: Handler<'answer'> = (ctx, session, msg) => {
+  assertMayNegotiate(session, msg.answer.sdp);
   forward(ctx, session, msg, 'answer', `"answer":{"type":"answer","sdp":${JSON.stringify(msg.answer.sdp)}}`);
+};
 
 const iceCandidate: Handler<'ice-candidate'> = (ctx, session, msg) =>
   forward(ctx, session, msg, 'ice-candidate', `"candidate":${JSON.stringify(msg.candidate)}`);
@@ -194,6 +347,9 @@ const iceCandidate: Handler<'ice-candidate'> = (ctx, session, msg) =>
 const mediaStateChanged: Handler<'media-state-changed'> = async (ctx, session, msg, reply) => {
   const { roomId, peerId } = membership(session, msg.roomId);
   assertSelf(msg.peerId, peerId, 'peerId');
+  if (!session.canPublish && Object.values(msg.mediaState).some(Boolean)) {
+    throw new ProtocolError('FORBIDDEN', 'Your token does not allow publishing');
+  }
   const stored = await ctx.rooms.store.updateMediaState(roomId, peerId, msg.mediaState);
   if (!stored) throw new ProtocolError('PEER_NOT_FOUND', 'Your membership expired; join again');
   const body = { type: 'media-state-changed', roomId, peerId, mediaState: msg.mediaState } as const;

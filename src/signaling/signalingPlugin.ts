@@ -11,20 +11,37 @@ import {
   type SignalingMessageType,
 } from '../protocol/index.ts';
 import type { MediaMessage } from '../sfu/ConnectionManagerTypes.ts';
-import { detachSession, type Handler, handlers, type ReplyFn } from './handlers.ts';
+import { type Handler, handlers, parkOrDetach, type ReplyFn, releaseParked } from './handlers.ts';
 import { decodeClientMessage } from './MessageDecoder.ts';
-import { CloseCode, Session } from './Session.ts';
-import type { SignalingContext } from './SignalingContext.ts';
+import { ParkedPeer, PeerParking } from './PeerParking.ts';
+import { CloseCode, Session, type SessionLimits } from './Session.ts';
+import type { SignalingContext, SignalingOptions } from './SignalingContext.ts';
 
 /**
  * The WebSocket endpoint /ws: one Session per connection, the heartbeat, and the orderly goodbye
  * on shutdown. Frames are decoded and validated here; handlers see only valid messages.
  */
-export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContext): Promise<void> {
-  const { config, logger } = ctx;
+export async function signalingPlugin(app: FastifyInstance, options: SignalingOptions): Promise<void> {
+  const { config, logger } = options;
   const log = logger.child({ component: 'signaling' });
   const sessions = new Set<Session>();
   let shuttingDown = false;
+  const parking = new PeerParking(config.resumeWindowMs, (parked, why) => {
+    releaseParked(ctx, parked, why).catch((err) => log.error({ err }, 'releasing a parked peer failed'));
+  });
+  const ctx: SignalingContext = { ...options, parking };
+  const limits: SessionLimits = {
+    rate: config.wsRateLimit,
+    maxBufferedBytes: config.wsMaxBufferedBytes,
+    abuseCloseMs: config.wsAbuseCloseMs,
+  };
+
+  /** A client's mistake: debug, and warn at most once a minute per connection; never a stack. */
+  const clientMistake = (session: Session, what: string, detail: Record<string, unknown> = {}) => {
+    const entry = { sessionId: session.id, peerId: session.peerId, ...detail };
+    if (session.mayWarn()) log.warn(entry, `client mistake: ${what}`);
+    else log.debug(entry, `client mistake: ${what}`);
+  };
 
   const goodbye = async (): Promise<void> => {
     shuttingDown = true;
@@ -44,7 +61,14 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
       }
       session.close(CloseCode.GOING_AWAY, 'Server shutting down');
     });
-    await Promise.all(closing);
+    // Peers parked for a resume will not get one: they leave now, in the store too.
+    const parked = parking.releaseAll().map(async (peer) => {
+      ctx.registry.remove(peer.roomId, peer.peerId, peer);
+      await ctx.rooms
+        .leave(peer.roomId, peer.peerId)
+        .catch((err) => log.error({ err, roomId: peer.roomId }, 'leave on shutdown failed'));
+    });
+    await Promise.all([...closing, ...parked]);
   };
 
   await app.register(websocket, {
@@ -66,7 +90,23 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
       : data instanceof ArrayBuffer
         ? data.byteLength
         : data.length;
+    // The rate limit comes first: a flood costs a counter, not a parse. Excess over the rate gets
+    // one RATE_LIMITED, then is dropped unanswered; excess that goes on is closed.
+    const verdict = session.admit();
+    if (verdict !== 'ok') {
+      if (verdict === 'limited') {
+        clientMistake(session, 'over the message rate');
+        session.sendError('RATE_LIMITED', 'Too many messages; slow down (further excess is dropped)', {
+          requestId: requestIdOf(data, isBinary, size),
+        });
+      } else if (verdict === 'abusive') {
+        clientMistake(session, 'sustained flood, closing');
+        session.close(CloseCode.POLICY_VIOLATION, 'Message rate exceeded for too long');
+      }
+      return;
+    }
     if (size > config.maxMessageBytes) {
+      clientMistake(session, 'message too large', { size });
       session.sendError(
         'MESSAGE_TOO_LARGE',
         `Message of ${size} bytes exceeds the limit of ${config.maxMessageBytes}`,
@@ -74,16 +114,14 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
       session.close(CloseCode.MESSAGE_TOO_BIG, 'Message too large');
       return;
     }
-    if (!session.takeToken()) {
-      session.sendError('RATE_LIMITED', 'Too many messages; slow down');
-      return;
-    }
     if (isBinary) {
+      clientMistake(session, 'binary frame');
       session.sendError('INVALID_MESSAGE', 'Binary frames are not supported; send JSON text');
       return;
     }
     const decoded = decodeClientMessage(data.toString());
     if (!decoded.ok) {
+      clientMistake(session, 'invalid message', { code: decoded.code });
       session.sendError(decoded.code, decoded.error, decoded);
       return;
     }
@@ -128,6 +166,9 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
     if (session.roomId === undefined || session.peerId === undefined) {
       throw new ProtocolError('NOT_IN_ROOM', 'Join a room first');
     }
+    if (message.type === 'sfu-produce' && !session.canPublish) {
+      throw new ProtocolError('FORBIDDEN', 'Your token does not allow publishing');
+    }
     const reply = await ctx.media.handle(session.roomId, session.peerId, message);
     if (reply)
       session.send(message.requestId !== undefined ? { ...reply, requestId: message.requestId } : reply);
@@ -147,23 +188,27 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
     session.sendError('INTERNAL', undefined, extra);
   };
 
-  app.get('/ws', { websocket: true }, (socket: WebSocket) => {
+  app.get<{ Querystring: { token?: string } }>('/ws', { websocket: true }, (socket: WebSocket, request) => {
     if (shuttingDown) {
       socket.close(CloseCode.GOING_AWAY, 'Server shutting down');
       return;
     }
-    const session = new Session(nanoid(10), socket, config.wsRateLimit);
+    const session = new Session(nanoid(10), socket, limits, request.ip);
+    const { token } = request.query;
+    if (typeof token === 'string' && token.length > 0 && token.length <= 8192) session.urlToken = token;
     sessions.add(session);
+    session.awaitJoin(config.joinTimeoutMs);
     log.debug({ sessionId: session.id }, 'connected');
     socket.on('message', (data, isBinary) => onMessage(session, data, isBinary));
     socket.on('pong', () => {
       session.missedPongs = 0;
     });
-    socket.on('error', (err) => log.debug({ err, sessionId: session.id }, 'socket error'));
+    // ws reports a client's protocol errors here (an oversize or malformed frame): its mistake.
+    socket.on('error', (err) => clientMistake(session, 'socket error', { error: err.message }));
     socket.on('close', (code) => {
       sessions.delete(session);
       log.debug({ sessionId: session.id, code }, 'disconnected');
-      session.enqueue(() => detachSession(ctx, session, 'socket closed'));
+      session.enqueue(() => parkOrDetach(ctx, session, 'socket closed'));
     });
   });
 
@@ -176,7 +221,7 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
         log.info({ sessionId: session.id, peerId: session.peerId }, 'heartbeat timeout');
         sessions.delete(session);
         session.socket.terminate();
-        session.enqueue(() => detachSession(ctx, session, 'heartbeat timeout'));
+        session.enqueue(() => parkOrDetach(ctx, session, 'heartbeat timeout'));
         continue;
       }
       session.missedPongs += 1;
@@ -185,6 +230,7 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
         alive.push({ roomId: session.roomId, peerId: session.peerId });
       }
     }
+    for (const parked of parking.peers()) alive.push({ roomId: parked.roomId, peerId: parked.peerId });
     if (alive.length > 0) {
       ctx.rooms.store
         .refreshPeers(alive, ctx.rooms.peerTtlMs)
@@ -195,11 +241,17 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
 
   // A room deleted through REST: tell its peers and detach them; their sockets stay open.
   const onRoomDeleted = (roomId: string) => {
-    for (const [peerId, handle] of [...ctx.registry.peersOf(roomId)]) {
-      const session = handle as Session;
+    for (const [peerId, session] of [...ctx.registry.peersOf(roomId)]) {
       ctx.registry.remove(roomId, peerId, session);
+      if (session instanceof ParkedPeer) {
+        parking.discard(session);
+        continue;
+      }
+      if (!(session instanceof Session)) continue;
       session.roomId = undefined;
       session.peerId = undefined;
+      session.resumeToken = undefined;
+      session.awaitJoin(config.joinTimeoutMs);
       session.send({ type: 'room-closed', roomId, reason: 'The room was closed' });
     }
     ctx.media.roomClosed(roomId);
@@ -207,6 +259,7 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
   ctx.rooms.on('roomdeleted', onRoomDeleted);
   app.addHook('onClose', async () => {
     clearInterval(heartbeat);
+    parking.releaseAll();
     ctx.rooms.off('roomdeleted', onRoomDeleted);
   });
 
@@ -216,5 +269,21 @@ export async function signalingPlugin(app: FastifyInstance, ctx: SignalingContex
 declare module 'fastify' {
   interface FastifyInstance {
     signalingStats: () => { connections: number; peers: number };
+  }
+}
+
+/**
+ * The requestId of a frame that is otherwise dropped unread (the first one over the rate), so its
+ * RATE_LIMITED can be matched; a cheap look, not a validation.
+ */
+function requestIdOf(data: RawData, isBinary: boolean, size: number): RequestId | undefined {
+  if (isBinary || size > 64 * 1024) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(data.toString());
+    if (typeof parsed !== 'object' || parsed === null || !('requestId' in parsed)) return undefined;
+    const { requestId } = parsed;
+    return typeof requestId === 'string' || typeof requestId === 'number' ? requestId : undefined;
+  } catch {
+    return undefined;
   }
 }
