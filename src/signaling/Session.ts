@@ -56,6 +56,8 @@ export class Session implements SessionHandle {
   missedPongs = 0;
   /** Set once the socket was closed for queueing too much: nothing more is sent to it. */
   slowConsumer = false;
+  /** Called once when that happens, so the peer leaves its room now, not when the close completes. */
+  onSlowConsumer: (() => void) | undefined;
 
   #tokens: number;
   #lastRefill: number;
@@ -112,6 +114,7 @@ export class Session implements SessionHandle {
       this.close(CloseCode.POLICY_VIOLATION, 'Slow consumer');
       // A peer that never reads never answers the close either: do not wait ws's 30 s for it.
       setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref();
+      this.onSlowConsumer?.();
       return;
     }
     this.socket.send(frame);

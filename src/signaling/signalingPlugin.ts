@@ -196,6 +196,7 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
     const session = new Session(nanoid(10), socket, limits, request.ip);
     const { token } = request.query;
     if (typeof token === 'string' && token.length > 0 && token.length <= 8192) session.urlToken = token;
+    session.onSlowConsumer = () => session.enqueue(() => parkOrDetach(ctx, session, 'slow consumer'));
     sessions.add(session);
     session.awaitJoin(config.joinTimeoutMs);
     log.debug({ sessionId: session.id }, 'connected');
