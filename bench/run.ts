@@ -13,7 +13,7 @@ import { type BenchModule, type BenchOutput, formatTable, log, machineInfo, roun
 import { RESULTS_DIR } from './lib/processes.ts';
 import { printProfileSummary } from './lib/profile.ts';
 
-const ALL = ['relay', 'capacity', 'joins', 'sfu', 'switch'] as const;
+const ALL = ['relay', 'capacity', 'joins', 'sfu', 'switch', 'abuse'] as const;
 type Name = (typeof ALL)[number];
 
 /** The switch benchmark drives browsers (DOM types, tsconfig.client.json): loaded by path, not by type. */
@@ -25,6 +25,7 @@ const loaders: Record<Name, () => Promise<BenchModule>> = {
   joins: () => import('./joins.ts'),
   sfu: () => import('./sfu.ts'),
   switch: () => import(browserBench),
+  abuse: () => import('./abuse.ts'),
 };
 
 async function main(): Promise<number> {

@@ -64,6 +64,8 @@ export interface Config {
   resumeWindowMs: number;
   /** A socket with more than this many bytes queued for it is closed (SLOW_CONSUMER). */
   wsMaxBufferedBytes: number;
+  /** Bytes a socket may send per second (bursts of 4 s); beyond, the server stops reading it a while. 0: no limit. */
+  wsReadBytesPerS: number;
   /** A socket over its message rate for this long is closed with 1008; 0: never. */
   wsAbuseCloseMs: number;
   /** A socket that has not joined a room within this time is closed; 0: never. */
@@ -163,6 +165,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     resumeWindowMs: e.RESUME_WINDOW_MS,
     wsMaxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+    wsReadBytesPerS: e.WS_READ_BYTES_PER_S,
     wsAbuseCloseMs: e.WS_ABUSE_CLOSE_MS,
     joinTimeoutMs: e.JOIN_TIMEOUT_MS,
     ...(auth ? { auth } : {}),

@@ -21,7 +21,12 @@ export interface SessionLimits {
   maxBufferedBytes: number;
   /** Sustained excess over the rate for this long closes the socket; 0: never. */
   abuseCloseMs: number;
+  /** Incoming bytes per second (bursts of READ_BURST_S); 0: no limit. */
+  readBytesPerS: number;
 }
+
+/** How many seconds' worth of the byte rate a socket may send at once. */
+const READ_BURST_S = 4;
 
 /**
  * What to do with one incoming message under the rate limit: handle it, answer the first excess
@@ -61,6 +66,8 @@ export class Session implements SessionHandle {
 
   #tokens: number;
   #lastRefill: number;
+  #readBudget: number;
+  #lastReadRefill: number;
   #excessSince: number | undefined;
   #lastExcessAt = 0;
   #lastWarnAt = Number.NEGATIVE_INFINITY;
@@ -76,6 +83,8 @@ export class Session implements SessionHandle {
     this.#limits = limits;
     this.#tokens = limits.rate.burst;
     this.#lastRefill = performance.now();
+    this.#readBudget = limits.readBytesPerS * READ_BURST_S;
+    this.#lastReadRefill = this.#lastRefill;
   }
 
   /** The role the join token gave; a room's hostPeerId is host without one (see isHost). */
@@ -152,6 +161,24 @@ export class Session implements SessionHandle {
     }
     const { abuseCloseMs } = this.#limits;
     return abuseCloseMs > 0 && now - this.#excessSince >= abuseCloseMs ? 'abusive' : 'dropped';
+  }
+
+  /**
+   * Charges a received frame to the byte budget; returns how long to stop reading the socket (ms),
+   * 0 within budget. Pausing lets TCP push back on the sender: a client streaming large frames is
+   * slowed, never answered with errors, and the server never churns through more than the rate.
+   */
+  chargeRead(bytes: number): number {
+    const rate = this.#limits.readBytesPerS;
+    if (rate === 0) return 0;
+    const now = performance.now();
+    this.#readBudget = Math.min(
+      rate * READ_BURST_S,
+      this.#readBudget + ((now - this.#lastReadRefill) / 1000) * rate,
+    );
+    this.#lastReadRefill = now;
+    this.#readBudget -= bytes;
+    return this.#readBudget >= 0 ? 0 : Math.ceil((-this.#readBudget / rate) * 1000);
   }
 
   /** True at most once a minute: a client's mistakes are logged at warn that often, else at debug. */

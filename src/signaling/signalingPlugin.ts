@@ -34,6 +34,7 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
     rate: config.wsRateLimit,
     maxBufferedBytes: config.wsMaxBufferedBytes,
     abuseCloseMs: config.wsAbuseCloseMs,
+    readBytesPerS: config.wsReadBytesPerS,
   };
 
   /** A client's mistake: debug, and warn at most once a minute per connection; never a stack. */
@@ -90,6 +91,11 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
       : data instanceof ArrayBuffer
         ? data.byteLength
         : data.length;
+    const pauseMs = session.chargeRead(size);
+    if (pauseMs > 0 && !session.socket.isPaused) {
+      session.socket.pause();
+      setTimeout(() => session.socket.resume(), pauseMs).unref();
+    }
     // The rate limit comes first: a flood costs a counter, not a parse. Excess over the rate gets
     // one RATE_LIMITED, then is dropped unanswered; excess that goes on is closed.
     const verdict = session.admit();
