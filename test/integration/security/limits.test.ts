@@ -128,3 +128,23 @@ describe('logs of client mistakes', () => {
     expect(JSON.stringify(lines)).not.toMatch(/"stack"/);
   });
 });
+
+describe('read shaping (WS_READ_BYTES_PER_S)', () => {
+  it('stops reading a socket that sends more bytes than its budget, then reads on', async () => {
+    server = await startServer({ WS_READ_BYTES_PER_S: '16384' });
+    const c = await connect();
+    const onServer = lastServerSocket();
+    // 4 s of budget (64 KiB) at once is fine; the third 30 KB frame overdraws it.
+    const big = JSON.stringify({ type: 'ping', pad: 'x'.repeat(30_000) });
+    for (let i = 0; i < 2; i++) {
+      c.send(big);
+      await c.nextAny(() => true);
+      expect(onServer.isPaused).toBe(false);
+    }
+    c.send(big);
+    await c.nextAny(() => true);
+    expect(onServer.isPaused).toBe(true);
+    // Nothing is lost: once the budget refills, the server reads and answers what waited.
+    expect(await c.request({ type: 'ping' })).toMatchObject({ type: 'pong' });
+  });
+});
