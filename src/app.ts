@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import fp from 'fastify-plugin';
@@ -5,6 +6,7 @@ import { serializerCompiler } from 'fastify-type-provider-zod';
 import { TokenVerifier } from './auth/TokenVerifier.ts';
 import type { Config } from './config/index.ts';
 import { clientPlugin } from './http/clientPlugin.ts';
+import { hardeningPlugin } from './http/hardeningPlugin.ts';
 import { healthPlugin } from './http/healthPlugin.ts';
 import { restErrorHandler, restNotFoundHandler } from './http/httpErrors.ts';
 import { registerOpenApi } from './http/openapi.ts';
@@ -51,7 +53,21 @@ export async function buildApp(
       disableRequestLogging: (request) => !request.url.startsWith('/api/'),
     }),
     bodyLimit: 64 * 1024,
-    trustProxy: true,
+    // Off unless TRUST_PROXY names the proxies: otherwise anyone could pick their address (and
+    // their rate limit bucket) with an X-Forwarded-For header.
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
+    // Slow-loris: the request head, a WebSocket handshake included, must arrive in time.
+    serverFactory: (handler) => {
+      const server = createServer(
+        {
+          headersTimeout: config.httpHeadersTimeoutMs,
+          requestTimeout: config.httpHeadersTimeoutMs,
+          connectionsCheckingInterval: Math.min(1000, config.httpHeadersTimeoutMs),
+        },
+        handler,
+      );
+      return server;
+    },
     // Room ids may be 128 characters (protocol Id); fastify's default stops path parameters at 100.
     routerOptions: { maxParamLength: 128 },
   });
@@ -73,6 +89,7 @@ export async function buildApp(
   // Before the routes: the document at /api/openapi.json lists those registered after it.
   await registerOpenApi(app);
 
+  await app.register(hardeningPlugin, { config });
   await app.register(cors, {
     origin: [config.clientUrl.replace(/\/+$/, '')],
     methods: ['GET', 'POST', 'DELETE'],
@@ -82,6 +99,7 @@ export async function buildApp(
   await app.register(healthPlugin, { store, media });
   await app.register(roomsPlugin, {
     config,
+    auth,
     rooms,
     media,
     signalingStats: () => app.signalingStats(),

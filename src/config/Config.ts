@@ -70,6 +70,18 @@ export interface Config {
   wsAbuseCloseMs: number;
   /** A socket that has not joined a room within this time is closed; 0: never. */
   joinTimeoutMs: number;
+  /** Proxies whose X-Forwarded-For is believed (addresses/CIDRs); empty: the socket's address counts. */
+  trustProxy: string[];
+  /** Open WebSockets per client address (loopback exempt); 0: no limit. */
+  maxConnectionsPerIp: number;
+  maxRooms: number;
+  /** Room creations (REST) per client address per minute; 0: no limit. */
+  roomCreatesPerIpPerMin: number;
+  serveSourceMaps: boolean;
+  /** Origins a browser may open the WebSocket from, besides CLIENT_URL's and the server's own. */
+  allowedOrigins: string[];
+  /** The whole request head (and a WebSocket handshake) must arrive within this. */
+  httpHeadersTimeoutMs: number;
 }
 
 /** Where the keys that verify join tokens come from; the algorithm is pinned per key. */
@@ -168,6 +180,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wsReadBytesPerS: e.WS_READ_BYTES_PER_S,
     wsAbuseCloseMs: e.WS_ABUSE_CLOSE_MS,
     joinTimeoutMs: e.JOIN_TIMEOUT_MS,
+    trustProxy: e.TRUST_PROXY,
+    maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
+    maxRooms: e.MAX_ROOMS,
+    roomCreatesPerIpPerMin: e.ROOM_CREATE_PER_IP_PER_MIN,
+    serveSourceMaps: e.SERVE_SOURCE_MAPS,
+    allowedOrigins: e.ALLOWED_ORIGINS,
+    httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
     ...(auth ? { auth } : {}),
     ...(e.ADMIN_TOKEN ? { adminToken: e.ADMIN_TOKEN } : {}),
     ...(useRedis

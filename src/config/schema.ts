@@ -140,6 +140,15 @@ export const EnvSchema = z
     WS_READ_BYTES_PER_S: int(defaults.WS_READ_BYTES_PER_S, 0, 1024 * 1024 * 1024),
     WS_ABUSE_CLOSE_MS: int(defaults.WS_ABUSE_CLOSE_MS, 0, 3_600_000),
     JOIN_TIMEOUT_MS: int(defaults.JOIN_TIMEOUT_MS, 0, 3_600_000),
+    /** Proxy addresses or CIDRs whose X-Forwarded-For is believed; empty: none (the default). */
+    TRUST_PROXY: list(defaults.TRUST_PROXY),
+    MAX_CONNECTIONS_PER_IP: int(defaults.MAX_CONNECTIONS_PER_IP, 0, 1_000_000),
+    MAX_ROOMS: int(defaults.MAX_ROOMS, 1, 100_000_000),
+    ROOM_CREATE_PER_IP_PER_MIN: int(defaults.ROOM_CREATE_PER_IP_PER_MIN, 0, 1_000_000),
+    SERVE_SOURCE_MAPS: bool(defaults.SERVE_SOURCE_MAPS),
+    /** Origins allowed to open the WebSocket besides CLIENT_URL's and the server's own. */
+    ALLOWED_ORIGINS: list(defaults.ALLOWED_ORIGINS),
+    HTTP_HEADERS_TIMEOUT_MS: int(defaults.HTTP_HEADERS_TIMEOUT_MS, 100, 600_000),
   })
   .superRefine((env, ctx) => {
     if (env.SFU_DOWNGRADE_AT >= env.SFU_UPGRADE_AT) {

@@ -3,12 +3,15 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { TokenVerifier } from '../auth/TokenVerifier.ts';
 import type { Config } from '../config/index.ts';
 import {
   CreateRoomBody,
   CreateRoomResponse,
+  ProtocolError,
   RestError,
   RoomInfoResponse,
+  RoomListQuery,
   RoomListResponse,
   RoomParams,
 } from '../protocol/index.ts';
@@ -19,6 +22,8 @@ import { httpError, restError } from './httpErrors.ts';
 
 export interface RoomsPluginOptions {
   config: Readonly<Config>;
+  /** Verifies join tokens; with auth on, a host token may create rooms. */
+  auth: TokenVerifier | undefined;
   rooms: RoomService;
   media: RoomMediaController;
   /** Live connection counts from signaling, for serverStats. */
@@ -52,17 +57,54 @@ export async function roomsPlugin(base: FastifyInstance, opts: RoomsPluginOption
     createdAt: room.createdAt,
   });
 
-  // A preValidation hook, so a caller without the token hears 401 before anything about its request.
+  // Admin routes: with ADMIN_TOKEN, its bearer from anywhere; without, loopback callers only (the
+  // operator on the machine), so a default deployment never hands the room list to the internet.
+  // A preValidation hook, so a caller without the token hears 401/403 before anything else.
   const expected = config.adminToken ? Buffer.from(`Bearer ${config.adminToken}`) : undefined;
-  const requireAdmin = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!expected) return;
+  if (!expected) {
+    app.log.warn(
+      'ADMIN_TOKEN is not set: the admin API (GET /api/rooms, DELETE /api/rooms/:id) answers loopback clients only',
+    );
+  }
+  const hasAdminToken = (request: FastifyRequest): boolean => {
+    if (!expected) return false;
     const given = Buffer.from(request.headers.authorization ?? '');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+  const requireAdmin = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (expected) {
+      if (hasAdminToken(request)) return;
       return reply
         .code(401)
         .send(restError(401, 'UNAUTHORIZED', 'Missing or invalid Authorization: Bearer <ADMIN_TOKEN>'));
     }
+    if (isLoopback(request.ip)) return;
+    return reply
+      .code(403)
+      .send(
+        restError(403, 'FORBIDDEN', 'Admin routes answer loopback clients only until ADMIN_TOKEN is set'),
+      );
   };
+  // With auth on, creating a room takes the admin token or a join token with role host (for the room
+  // it names, or any room with `*`).
+  const mayCreate = async (request: FastifyRequest, reply: FastifyReply, roomId: string | undefined) => {
+    if (!opts.auth || hasAdminToken(request)) return;
+    const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+    const refuse = (why: string) => reply.code(401).send(restError(401, 'UNAUTHORIZED', why));
+    if (!bearer) return refuse('Creating rooms needs Authorization: Bearer <ADMIN_TOKEN or a host token>');
+    try {
+      const identity = await opts.auth.verify(bearer);
+      if (identity.role !== 'host') return refuse('Only a token with role host may create rooms');
+      if (identity.room !== '*' && identity.room !== roomId) {
+        return refuse(`This token may create room ${identity.room} only (give it as roomId)`);
+      }
+    } catch (err) {
+      return refuse(err instanceof Error ? err.message : 'Invalid token');
+    }
+  };
+
+  // Besides the API-wide limit: room creations per client address per minute.
+  const creations = new PerMinuteCounter(config.roomCreatesPerIpPerMin);
 
   app.post(
     '/api/rooms',
@@ -71,15 +113,42 @@ export async function roomsPlugin(base: FastifyInstance, opts: RoomsPluginOption
         tags: ['rooms'],
         summary: 'Create a room',
         body: CreateRoomBody,
-        response: { 201: CreateRoomResponse, 400: RestError, 409: RestError, ...common },
+        response: {
+          201: CreateRoomResponse,
+          400: RestError,
+          401: RestError,
+          409: RestError,
+          503: RestError,
+          ...common,
+        },
       },
       // No body at all (or JSON null) is an empty one: every field is optional.
       preValidation: async (request: FastifyRequest) => {
         request.body ??= {};
       },
+      preHandler: async (request, reply) => mayCreate(request, reply, request.body.roomId),
     },
     async (request, reply) => {
-      const room = await rooms.createRoom(request.body);
+      if (!creations.take(request.ip)) {
+        return reply
+          .code(429)
+          .send(
+            restError(
+              429,
+              'RATE_LIMITED',
+              `At most ${config.roomCreatesPerIpPerMin} room creations a minute per address`,
+            ),
+          );
+      }
+      let room: RoomRecord | null;
+      try {
+        room = await rooms.createRoom(request.body);
+      } catch (err) {
+        if (err instanceof ProtocolError && err.code === 'ROOM_LIMIT') {
+          return reply.code(503).send(restError(503, 'ROOM_LIMIT', err.message));
+        }
+        throw err;
+      }
       if (!room) {
         return reply
           .code(409)
@@ -132,6 +201,7 @@ export async function roomsPlugin(base: FastifyInstance, opts: RoomsPluginOption
           204: z.undefined().describe('The room is closed'),
           400: RestError,
           401: RestError,
+          403: RestError,
           404: RestError,
           ...common,
         },
@@ -151,19 +221,28 @@ export async function roomsPlugin(base: FastifyInstance, opts: RoomsPluginOption
     {
       schema: {
         tags: ['rooms'],
-        summary: 'Every room, with totals and server stats (admin)',
-        response: { 200: RoomListResponse, 401: RestError, ...common },
+        summary: 'The rooms, a page at a time, with totals and server stats (admin)',
+        querystring: RoomListQuery,
+        response: { 200: RoomListResponse, 400: RestError, 401: RestError, 403: RestError, ...common },
       },
       preValidation: requireAdmin,
     },
-    async () => {
+    async (request) => {
       const summaries = await rooms.store.listRooms();
+      const { limit, cursor } = request.query;
+      // The cursor is the last room id of the previous page; rooms come sorted by id.
+      const after = cursor === undefined ? undefined : Buffer.from(cursor, 'base64url').toString();
+      const from = after === undefined ? 0 : summaries.findIndex((s) => s.room.roomId > after);
+      const page = from < 0 ? [] : summaries.slice(from, from + limit);
+      const last = page.at(-1);
+      const more = from >= 0 && from + limit < summaries.length;
       const signaling = opts.signalingStats();
       const memory = process.memoryUsage();
       return {
         totalRooms: summaries.length,
         totalPeers: summaries.reduce((n, s) => n + s.peerCount, 0),
-        rooms: summaries.map(({ room, peerCount }) => ({
+        ...(more && last ? { nextCursor: Buffer.from(last.room.roomId).toString('base64url') } : {}),
+        rooms: page.map(({ room, peerCount }) => ({
           ...meetingInfo(room),
           connectionMode: media.modeOf(room.roomId),
           participantCount: peerCount,
@@ -179,4 +258,33 @@ export async function roomsPlugin(base: FastifyInstance, opts: RoomsPluginOption
       };
     },
   );
+}
+
+/** 127.0.0.0/8, ::1, and IPv4 loopback written as IPv6. */
+export function isLoopback(ip: string): boolean {
+  return /^127\./.test(ip) || ip === '::1' || /^::ffff:127\./.test(ip);
+}
+
+/** A fixed one-minute window per key; a limit of 0 never refuses. Old windows are dropped as it goes. */
+class PerMinuteCounter {
+  readonly #limit: number;
+  #windowStart = 0;
+  #counts = new Map<string, number>();
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  take(key: string): boolean {
+    if (this.#limit === 0) return true;
+    const now = Date.now();
+    if (now - this.#windowStart >= 60_000) {
+      this.#windowStart = now;
+      this.#counts = new Map();
+    }
+    const used = this.#counts.get(key) ?? 0;
+    if (used >= this.#limit) return false;
+    this.#counts.set(key, used + 1);
+    return true;
+  }
 }

@@ -49,7 +49,14 @@ export const clientMessages = defineClientMessages({
     },
     reply: 'room-joined',
     route: 'signaling',
-    errors: ['ROOM_NOT_FOUND', 'ROOM_FULL', 'DUPLICATE_PEER', 'ALREADY_IN_ROOM', 'UNAUTHORIZED'],
+    errors: [
+      'ROOM_NOT_FOUND',
+      'ROOM_FULL',
+      'DUPLICATE_PEER',
+      'ALREADY_IN_ROOM',
+      'UNAUTHORIZED',
+      'ROOM_LIMIT',
+    ],
   },
   'leave-room': {
     shape: { roomId: Id.optional(), peerId: Id.optional() },

@@ -141,10 +141,21 @@ export const RoomListEntry = CreateRoomResponse.extend({
 export type RoomListEntry = z.infer<typeof RoomListEntry>;
 
 /** GET /api/rooms (admin). */
+/** GET /api/rooms?limit=&cursor=: pages in room id order. */
+export const RoomListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  /** `nextCursor` of the page before; absent for the first page. */
+  cursor: z.string().max(200).optional(),
+});
+export type RoomListQuery = z.infer<typeof RoomListQuery>;
+
 export const RoomListResponse = z.object({
   totalRooms: Count,
   totalPeers: Count,
+  /** One page of rooms (see `limit`), in room id order. */
   rooms: z.array(RoomListEntry),
+  /** Present when more rooms follow: pass it as `cursor` for the next page. */
+  nextCursor: z.string().optional(),
   serverStats: z.object({
     uptimeS: Count,
     store: StoreKind,

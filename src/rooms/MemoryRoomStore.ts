@@ -61,6 +61,13 @@ export class MemoryRoomStore implements RoomStore {
     return existed;
   }
 
+  async countRooms(_limitOfInterest?: number): Promise<number> {
+    const now = Date.now();
+    let n = 0;
+    for (const roomId of this.#rooms.keys()) if (this.#live(roomId, now)) n++;
+    return n;
+  }
+
   async listRooms(): Promise<RoomSummary[]> {
     const now = Date.now();
     const out: RoomSummary[] = [];

@@ -281,6 +281,16 @@ export class RedisRoomStore implements RoomStore {
     return (await this.#runRoom(scripts.delete, roomId, [])) === 1;
   }
 
+  /**
+   * The index's size, which may still hold rooms that expired; near a limit that matters, so the
+   * index is walked (and pruned) for the exact count.
+   */
+  async countRooms(limitOfInterest = Number.POSITIVE_INFINITY): Promise<number> {
+    const indexed = await this.#client.scard(this.#indexKey);
+    if (indexed < limitOfInterest) return indexed;
+    return (await this.listRooms()).length;
+  }
+
   async listRooms(): Promise<RoomSummary[]> {
     const ids = new Set<string>();
     let cursor = '0';

@@ -7,6 +7,9 @@ import type { RoomStore } from './RoomStore.ts';
 import type { PeerRecord, RoomRecord } from './RoomTypes.ts';
 
 /** Friendly room ids for join links: lowercase letters and digits only. */
+/** How long a room count is trusted for MAX_ROOMS: a soft cap, one store count per second at most. */
+const ROOM_COUNT_CACHE_MS = 1000;
+
 const newRoomId = customAlphabet('abcdefghijkmnopqrstuvwxyz23456789', 10);
 
 export interface RoomServiceEvents {
@@ -37,6 +40,8 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
   readonly serverId: string;
   readonly #config: Readonly<Config>;
   readonly #logger: Logger;
+  #roomCount = 0;
+  #roomCountAt = Number.NEGATIVE_INFINITY;
 
   constructor(store: RoomStore, config: Readonly<Config>, logger: Logger) {
     super();
@@ -62,10 +67,24 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
     };
   }
 
+  /** Whether another room fits under MAX_ROOMS; the count is cached for a second (a soft cap). */
+  async #roomFits(): Promise<boolean> {
+    const now = performance.now();
+    if (now - this.#roomCountAt > ROOM_COUNT_CACHE_MS) {
+      this.#roomCount = await this.store.countRooms(this.#config.maxRooms);
+      this.#roomCountAt = now;
+    }
+    return this.#roomCount < this.#config.maxRooms;
+  }
+
   async createRoom(body: CreateRoomBody): Promise<RoomRecord | null> {
+    if (!(await this.#roomFits())) throw new ProtocolError('ROOM_LIMIT');
     const room = this.newRoomRecord(body);
     const created = await this.store.createRoom(room);
-    if (created) this.#logger.info({ roomId: room.roomId, mode: room.mode }, 'room created');
+    if (created) {
+      this.#roomCount++;
+      this.#logger.info({ roomId: room.roomId, mode: room.mode }, 'room created');
+    }
     return created ? room : null;
   }
 
@@ -77,10 +96,14 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
       joinedAt: new Date().toISOString(),
       serverId: this.serverId,
     };
+    const mayCreate = this.#config.autoCreateRooms && (await this.#roomFits());
     const result = await this.store.join(request.roomId, self, {
       peerTtlMs: this.peerTtlMs,
-      ...(this.#config.autoCreateRooms ? { createWith: this.newRoomRecord({ roomId: request.roomId }) } : {}),
+      ...(mayCreate ? { createWith: this.newRoomRecord({ roomId: request.roomId }) } : {}),
     });
+    if (!result.ok && result.code === 'ROOM_NOT_FOUND' && this.#config.autoCreateRooms) {
+      throw new ProtocolError('ROOM_LIMIT');
+    }
     if (!result.ok) {
       const message =
         result.code === 'ROOM_NOT_FOUND'
@@ -90,7 +113,10 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
             : `Peer ${self.peerId} is already connected to room ${request.roomId}`;
       throw new ProtocolError(result.code, message);
     }
-    if (result.created) this.#logger.info({ roomId: request.roomId }, 'room auto-created');
+    if (result.created) {
+      this.#roomCount++;
+      this.#logger.info({ roomId: request.roomId }, 'room auto-created');
+    }
     return { room: result.room, self, others: result.peers };
   }
 

@@ -18,6 +18,8 @@ export interface RoomStore {
   deleteRoom(roomId: string): Promise<boolean>;
   /** Every live room with its live peer count. */
   listRooms(): Promise<RoomSummary[]>;
+  /** How many live rooms there are (for MAX_ROOMS). */
+  countRooms(limitOfInterest?: number): Promise<number>;
 
   /**
    * Adds a peer, atomically with the existence, duplicate and capacity checks: concurrent joins can

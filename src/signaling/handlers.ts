@@ -272,15 +272,16 @@ async function leaveRoomOf(
   sessionId: string,
   why: string,
 ): Promise<void> {
-  ctx.registry.broadcast(roomId, { type: 'peer-left', roomId, peerId });
-  ctx.media.peerLeft(roomId, peerId, ctx.registry.countIn(roomId));
-  ctx.logger.info({ roomId, peerId, sessionId, why }, 'peer left');
+  // The store first: once the others hear peer-left, the id is free to join again.
   try {
     await ctx.rooms.leave(roomId, peerId);
   } catch (err) {
     // The peer is gone from this process either way; its stored record expires by TTL.
     ctx.logger.error({ err, roomId, peerId }, 'store leave failed');
   }
+  ctx.registry.broadcast(roomId, { type: 'peer-left', roomId, peerId });
+  ctx.media.peerLeft(roomId, peerId, ctx.registry.countIn(roomId));
+  ctx.logger.info({ roomId, peerId, sessionId, why }, 'peer left');
 }
 
 const leaveRoom: Handler<'leave-room'> = async (ctx, session, msg, reply) => {

@@ -2,6 +2,7 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance } from 'fastify';
 import { nanoid } from 'nanoid';
 import type { RawData, WebSocket } from 'ws';
+import { UpgradeGate } from '../http/upgradeGate.ts';
 import {
   type ClientMessage,
   type ClientMessageOf,
@@ -11,7 +12,14 @@ import {
   type SignalingMessageType,
 } from '../protocol/index.ts';
 import type { MediaMessage } from '../sfu/ConnectionManagerTypes.ts';
-import { type Handler, handlers, parkOrDetach, type ReplyFn, releaseParked } from './handlers.ts';
+import {
+  detachSession,
+  type Handler,
+  handlers,
+  parkOrDetach,
+  type ReplyFn,
+  releaseParked,
+} from './handlers.ts';
 import { decodeClientMessage } from './MessageDecoder.ts';
 import { ParkedPeer, PeerParking } from './PeerParking.ts';
 import { CloseCode, Session, type SessionLimits } from './Session.ts';
@@ -194,30 +202,40 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
     session.sendError('INTERNAL', undefined, extra);
   };
 
-  app.get<{ Querystring: { token?: string } }>('/ws', { websocket: true }, (socket: WebSocket, request) => {
-    if (shuttingDown) {
-      socket.close(CloseCode.GOING_AWAY, 'Server shutting down');
-      return;
-    }
-    const session = new Session(nanoid(10), socket, limits, request.ip);
-    const { token } = request.query;
-    if (typeof token === 'string' && token.length > 0 && token.length <= 8192) session.urlToken = token;
-    session.onSlowConsumer = () => session.enqueue(() => parkOrDetach(ctx, session, 'slow consumer'));
-    sessions.add(session);
-    session.awaitJoin(config.joinTimeoutMs);
-    log.debug({ sessionId: session.id }, 'connected');
-    socket.on('message', (data, isBinary) => onMessage(session, data, isBinary));
-    socket.on('pong', () => {
-      session.missedPongs = 0;
-    });
-    // ws reports a client's protocol errors here (an oversize or malformed frame): its mistake.
-    socket.on('error', (err) => clientMistake(session, 'socket error', { error: err.message }));
-    socket.on('close', (code) => {
-      sessions.delete(session);
-      log.debug({ sessionId: session.id, code }, 'disconnected');
-      session.enqueue(() => parkOrDetach(ctx, session, 'socket closed'));
-    });
-  });
+  const gate = new UpgradeGate(config);
+  app.get<{ Querystring: { token?: string } }>(
+    '/ws',
+    { websocket: true, preValidation: gate.check },
+    (socket: WebSocket, request) => {
+      if (shuttingDown) {
+        socket.close(CloseCode.GOING_AWAY, 'Server shutting down');
+        return;
+      }
+      const closed = gate.opened(request.ip);
+      const session = new Session(nanoid(10), socket, limits, request.ip);
+      const { token } = request.query;
+      if (typeof token === 'string' && token.length > 0 && token.length <= 8192) session.urlToken = token;
+      session.onSlowConsumer = () => session.enqueue(() => parkOrDetach(ctx, session, 'slow consumer'));
+      sessions.add(session);
+      session.awaitJoin(config.joinTimeoutMs);
+      log.debug({ sessionId: session.id }, 'connected');
+      socket.on('message', (data, isBinary) => onMessage(session, data, isBinary));
+      socket.on('pong', () => {
+        session.missedPongs = 0;
+      });
+      // ws reports a client's protocol errors here (an oversize or malformed frame): its mistake.
+      socket.on('error', (err) => clientMistake(session, 'socket error', { error: err.message }));
+      socket.on('close', (code) => {
+        closed();
+        sessions.delete(session);
+        log.debug({ sessionId: session.id, code }, 'disconnected');
+        // A socket that ended without a close frame (1006: the network dropped, the process died)
+        // is parked for its resumeToken; one closed with a close frame was closed on purpose.
+        if (code === 1006) session.enqueue(() => parkOrDetach(ctx, session, 'socket dropped'));
+        else session.enqueue(() => detachSession(ctx, session, 'socket closed'));
+      });
+    },
+  );
 
   // The heartbeat: a ping per interval; two unanswered pings and the peer is removed. Live peers get
   // their store TTL refreshed, so the peers of a crashed process expire instead of haunting rooms.
