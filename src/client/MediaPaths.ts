@@ -109,6 +109,12 @@ export class MediaPaths {
     this.#mesh = this.#createMesh(selfId);
   }
 
+  /** Fresh ICE servers (new TURN credentials): for new connections, and set on the open ones. */
+  updateIceServers(iceServers: RTCIceServer[]): void {
+    this.#iceServers = iceServers;
+    if (this.#o.rtcConfiguration?.iceServers === undefined) this.#mesh?.setIceServers(iceServers);
+  }
+
   destroy(): void {
     this.#mesh?.destroy();
     this.#mesh = undefined;

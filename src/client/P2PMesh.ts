@@ -93,6 +93,13 @@ export class P2PMesh {
   }
 
   /** Open connections (not closed). */
+  /** Sets new ICE servers on every open connection (ICE restarts will use them). */
+  setIceServers(iceServers: RTCIceServer[]): void {
+    for (const link of this.#links.values()) {
+      link.pc.setConfiguration({ ...link.pc.getConfiguration(), iceServers });
+    }
+  }
+
   get connectionCount(): number {
     return this.#links.size;
   }

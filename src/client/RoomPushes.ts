@@ -40,6 +40,7 @@ export function roomPushHandlers(t: RoomPushTargets): PushHandlers {
     'ice-candidate': (m) => void t.paths.mesh?.handleCandidate(m.fromPeerId, m.candidate),
     error: (m) => serverError(t, m),
     'room-closed': (m) => t.end(`room closed: ${m.reason}`),
+    'ice-servers-updated': (m) => t.paths.updateIceServers(m.iceServers),
     // The socket closes next; the reconnect loop takes over from there.
     'server-shutdown': (m) => t.log('server shutting down:', m.reason),
     'mode-changed': (m) => {

@@ -47,7 +47,10 @@ export interface Config {
   logLevel: string;
   clientUrl: string;
   redis?: RedisConfig;
+  /** The ICE servers every peer gets; per-peer TURN credentials (`turn`) are added to them. */
   iceServers: IceServer[];
+  /** TURN with ephemeral credentials (TURN_SECRET). */
+  turn?: { urls: string[]; secret: string; ttlS: number };
   autoCreateRooms: boolean;
   maxParticipants: number;
   maxMessageBytes: number;
@@ -122,7 +125,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   const iceServers: IceServer[] = [];
   if (e.STUN_URLS.length > 0) iceServers.push({ urls: e.STUN_URLS });
-  if (e.TURN_URL && e.TURN_USERNAME && e.TURN_CREDENTIAL) {
+  if (e.TURN_URL && !e.TURN_SECRET && e.TURN_USERNAME && e.TURN_CREDENTIAL) {
     iceServers.push({
       urls: e.TURN_URL.split(',').map((s) => s.trim()),
       username: e.TURN_USERNAME,
@@ -175,6 +178,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ? { rtcPortRange: { min: e.RTC_MIN_PORT, max: e.RTC_MAX_PORT } }
         : {}),
     },
+    ...(e.TURN_URL && e.TURN_SECRET
+      ? {
+          turn: {
+            urls: e.TURN_URL.split(',').map((u) => u.trim()),
+            secret: e.TURN_SECRET,
+            ttlS: e.TURN_TTL_S,
+          },
+        }
+      : {}),
     resumeWindowMs: e.RESUME_WINDOW_MS,
     wsMaxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
     wsReadBytesPerS: e.WS_READ_BYTES_PER_S,

@@ -67,6 +67,9 @@ export const EnvSchema = z
     TURN_URL: str(),
     TURN_USERNAME: str(),
     TURN_CREDENTIAL: str(),
+    /** coturn's static-auth-secret: per-peer credentials in the TURN REST form instead of static ones. */
+    TURN_SECRET: str(),
+    TURN_TTL_S: int(defaults.TURN_TTL_S, 1, 30 * 24 * 3600),
 
     AUTO_CREATE_ROOMS: bool(defaults.AUTO_CREATE_ROOMS),
     MAX_PARTICIPANTS: int(defaults.MAX_PARTICIPANTS, 1, 1000),
@@ -179,11 +182,14 @@ export const EnvSchema = z
         message: 'set only one of AUTH_JWT_SECRET, AUTH_PUBLIC_KEY and AUTH_JWKS_URL',
       });
     }
-    if (env.TURN_URL && (!env.TURN_USERNAME || !env.TURN_CREDENTIAL)) {
+    if (env.TURN_SECRET && !env.TURN_URL) {
+      ctx.addIssue({ code: 'custom', path: ['TURN_URL'], message: 'is required when TURN_SECRET is set' });
+    }
+    if (env.TURN_URL && !env.TURN_SECRET && (!env.TURN_USERNAME || !env.TURN_CREDENTIAL)) {
       ctx.addIssue({
         code: 'custom',
         path: [env.TURN_USERNAME ? 'TURN_CREDENTIAL' : 'TURN_USERNAME'],
-        message: 'is required when TURN_URL is set',
+        message: 'is required when TURN_URL is set (or use TURN_SECRET)',
       });
     }
   });

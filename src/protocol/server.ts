@@ -69,6 +69,11 @@ export const serverMessages = defineServerMessages({
       canPublish: z.boolean().optional(),
     },
   },
+  /**
+   * Extension: fresh ICE servers (with TURN_SECRET, new ephemeral TURN credentials), sent before the
+   * ones of room-joined expire. Use them for new connections and set them on open ones.
+   */
+  'ice-servers-updated': { delivery: 'push', shape: { iceServers: z.array(IceServer) } },
   'peer-joined': {
     delivery: 'push',
     shape: { roomId: z.string(), peerId: z.string(), displayName: z.string(), mediaState: MediaState },

@@ -73,6 +73,7 @@ export class Session implements SessionHandle {
   #lastWarnAt = Number.NEGATIVE_INFINITY;
   readonly #limits: SessionLimits;
   #joinTimer: NodeJS.Timeout | undefined;
+  #iceTimer: NodeJS.Timeout | undefined;
   /** Tail of the handler chain while an async handler is running; undefined when idle. */
   #pending: Promise<void> | undefined;
 
@@ -201,6 +202,18 @@ export class Session implements SessionHandle {
 
   stopJoinTimer(): void {
     clearTimeout(this.#joinTimer);
+  }
+
+  /** Calls `refresh` every `ms` while in a room (fresh TURN credentials); undefined: never. */
+  keepIceFresh(ms: number | undefined, refresh: () => void): void {
+    clearInterval(this.#iceTimer);
+    if (ms === undefined) return;
+    this.#iceTimer = setInterval(refresh, ms);
+    this.#iceTimer.unref();
+  }
+
+  stopIceRefresh(): void {
+    clearInterval(this.#iceTimer);
   }
 
   /**

@@ -8,6 +8,7 @@ import {
   type ReplyTypeOf,
   type SignalingMessageType,
 } from '../protocol/index.ts';
+import { iceRefreshMs, iceServersFor } from './iceServers.ts';
 import { authorizeJoin } from './joinAuth.ts';
 import { sdpSendsMedia } from './mediaPolicy.ts';
 import { type ParkedPeer, sameSecret } from './PeerParking.ts';
@@ -116,7 +117,7 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg, reply) => {
     roomId: room.roomId,
     peerId: self.peerId,
     peers,
-    iceServers: ctx.config.iceServers,
+    iceServers: iceServersFor(ctx.config, self.peerId),
     connectionMode: media.mode,
     roomMode: media.roomMode,
     ...(media.routerRtpCapabilities !== undefined
@@ -125,6 +126,7 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg, reply) => {
     ...(session.resumeToken !== undefined ? { resumeToken: session.resumeToken } : {}),
     ...(identity ? { role: identity.role, canPublish: identity.canPublish } : {}),
   });
+  keepIceFresh(ctx, session, self.peerId);
   for (const message of media.toJoiner) session.send(message);
   for (const message of media.toOthers) ctx.registry.broadcast(room.roomId, message, self.peerId);
   ctx.registry.broadcast(
@@ -207,7 +209,7 @@ async function resume(
     peers: stored
       .filter((p) => p.peerId !== peerId)
       .map((p) => ({ peerId: p.peerId, displayName: p.displayName, mediaState: p.mediaState })),
-    iceServers: ctx.config.iceServers,
+    iceServers: iceServersFor(ctx.config, peerId),
     connectionMode: ctx.media.modeOf(roomId),
     ...(room ? { roomMode: room.mode } : {}),
     ...(routerRtpCapabilities !== undefined ? { routerRtpCapabilities } : {}),
@@ -215,9 +217,17 @@ async function resume(
     resumed: true,
     ...(taken.identity ? { role: taken.identity.role, canPublish: taken.identity.canPublish } : {}),
   });
+  keepIceFresh(ctx, session, peerId);
   for (const frame of taken.frames) session.sendRaw(frame);
   ctx.logger.info({ roomId, peerId, sessionId: session.id, queued: taken.frames.length }, 'peer resumed');
   return replied;
+}
+
+/** With TURN_SECRET, new credentials before the old ones expire (ice-servers-updated). */
+function keepIceFresh(ctx: SignalingContext, session: Session, peerId: string): void {
+  session.keepIceFresh(iceRefreshMs(ctx.config), () =>
+    session.send({ type: 'ice-servers-updated', iceServers: iceServersFor(ctx.config, peerId) }),
+  );
 }
 
 /**
@@ -227,6 +237,7 @@ async function resume(
 export async function parkOrDetach(ctx: SignalingContext, session: Session, why: string): Promise<void> {
   const { roomId, peerId, resumeToken } = session;
   session.stopJoinTimer();
+  session.stopIceRefresh();
   if (roomId === undefined || peerId === undefined) return;
   if (resumeToken === undefined || !ctx.parking.enabled) {
     return detachSession(ctx, session, why);
@@ -260,6 +271,7 @@ export async function detachSession(ctx: SignalingContext, session: Session, why
   session.roomId = undefined;
   session.peerId = undefined;
   session.resumeToken = undefined;
+  session.stopIceRefresh();
   if (session.isOpen) session.awaitJoin(ctx.config.joinTimeoutMs);
   ctx.registry.remove(roomId, peerId, session);
   await leaveRoomOf(ctx, roomId, peerId, session.id, why);

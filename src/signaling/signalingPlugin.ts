@@ -227,6 +227,7 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
       socket.on('error', (err) => clientMistake(session, 'socket error', { error: err.message }));
       socket.on('close', (code) => {
         closed();
+        session.stopIceRefresh();
         sessions.delete(session);
         log.debug({ sessionId: session.id, code }, 'disconnected');
         // A socket that ended without a close frame (1006: the network dropped, the process died)
