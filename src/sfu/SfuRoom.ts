@@ -51,6 +51,11 @@ interface PeerState {
   removing: boolean;
   /** One of its transports reached ICE connected. */
   reachable: boolean;
+  /**
+   * Creations waiting for the worker (`transport:send`, `produce:mic`, …): at most one of each at a
+   * time, so a peer holds at most 2 transports and 4 producers even while racing requests.
+   */
+  readonly pending: Set<string>;
 }
 
 function errorMessage(error: unknown): string {
@@ -141,6 +146,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
         consumers: new Map(),
         removing: false,
         reachable: false,
+        pending: new Set(),
       });
       this.#logger.debug({ peerId }, 'peer joined sfu');
     }
@@ -149,6 +155,24 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
 
   async createTransport(peerId: string, direction: TransportDirection): Promise<TransportInfo> {
     const peer = this.#peer(peerId);
+    return this.#oneAtATime(peer, `transport:${direction}`, () => this.#createTransport(peer, direction));
+  }
+
+  /** Runs one creation of a kind per peer at a time; a second one meanwhile is refused. */
+  async #oneAtATime<T>(peer: PeerState, key: string, create: () => Promise<T>): Promise<T> {
+    if (peer.pending.has(key)) {
+      throw new ProtocolError('FORBIDDEN', `SFU limit: a ${key.replace(':', ' ')} is already being created`);
+    }
+    peer.pending.add(key);
+    try {
+      return await create();
+    } finally {
+      peer.pending.delete(key);
+    }
+  }
+
+  async #createTransport(peer: PeerState, direction: TransportDirection): Promise<TransportInfo> {
+    const { peerId } = peer;
     const webRtcServer = this.#pool.getWebRtcServer(this.#router);
     const listen = webRtcServer ? { webRtcServer } : { listenInfos: this.#pool.transportListenInfos() };
     const transport = await this.#media('createWebRtcTransport', () =>
@@ -219,6 +243,20 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
         throw new ProtocolError('FORBIDDEN', `Already producing ${source}: close that producer first`);
       }
     }
+    return this.#oneAtATime(peer, `produce:${source}`, () =>
+      this.#produce(peer, transport, kind, rtpParameters, source, paused),
+    );
+  }
+
+  async #produce(
+    peer: PeerState,
+    transport: ms.WebRtcTransport<TransportAppData>,
+    kind: MediaKind,
+    rtpParameters: RtpParameters,
+    source: MediaSource,
+    paused: boolean,
+  ): Promise<string> {
+    const { peerId } = peer;
     const producer = await this.#media('produce', () =>
       transport.produce<ProducerAppData>({
         kind,

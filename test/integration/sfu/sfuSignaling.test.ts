@@ -124,6 +124,30 @@ describe('SFU over the signaling protocol', () => {
     expect(await routers()).toHaveLength(1);
   });
 
+  it('caps SFU objects per peer: one transport per direction however many are asked for', async () => {
+    await start();
+    await server.app.inject({ method: 'POST', url: '/api/rooms', payload: { roomId: 'caps', mode: 'sfu' } });
+    const ws = await TestClient.connect(server.wsUrl);
+    plain.push(ws);
+    await ws.join('caps', 'greedy');
+    await ws.request({ type: 'sfu-join', rtpCapabilities: { codecs: [] } });
+    // Ten creations of a send transport at once: a session's messages run in order, and each new
+    // transport replaces the last of its direction, so the peer never holds more than one.
+    const replies = await Promise.all(
+      Array.from({ length: 10 }, () => ws.request({ type: 'sfu-create-transport', direction: 'send' })),
+    );
+    expect(replies.every((r) => r.type === 'sfu-transport-created')).toBe(true);
+    expect((await media().sfuRoomOf('caps')!.dump()).transportIds).toHaveLength(1);
+    // More, one after another: each replaces the last of its direction.
+    for (const direction of ['send', 'recv', 'send', 'recv', 'recv']) {
+      expect(await ws.request({ type: 'sfu-create-transport', direction })).toMatchObject({
+        type: 'sfu-transport-created',
+      });
+    }
+    const dump = await media().sfuRoomOf('caps')!.dump();
+    expect(dump.transportIds).toHaveLength(2);
+  });
+
   it('refuses malformed dtlsParameters and rtpParameters before they reach the worker', async () => {
     await start();
     await server.app.inject({ method: 'POST', url: '/api/rooms', payload: { roomId: 'bad', mode: 'sfu' } });
