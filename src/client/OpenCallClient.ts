@@ -1,6 +1,7 @@
 import type { ConnectionMode, MediaState, PeerInfo, ServerMessage } from '../protocol/index.ts';
 import { loadDevice } from './deviceCache.ts';
 import { Emitter } from './Emitter.ts';
+import { HostControls, JOIN_WAIT_MS } from './HostControls.ts';
 import { LocalMedia } from './LocalMedia.ts';
 import { MediaPaths } from './MediaPaths.ts';
 import { ModeSwitcher } from './ModeSwitcher.ts';
@@ -21,24 +22,19 @@ import {
 } from './types.ts';
 
 /**
- * The browser SDK. One client is one participant in one room at a time.
+ * The browser SDK: one client is one participant in one room at a time.
  *
  * ```ts
  * const client = new OpenCallClient();
  * client.on('track', ({ peerId, source, stream }) => attach(peerId, source, stream));
- * client.on('track-removed', ({ peerId, source, track }) => detach(peerId, source, track));
  * client.publish(await navigator.mediaDevices.getUserMedia({ audio: true, video: true }));
  * await client.connect('wss://example.com/ws', { roomId: 'standup', displayName: 'Ada' });
  * ```
  *
- * The app never needs to know whether the room runs peer-to-peer or through the SFU: when the room
- * switches, the client gets the new path's track of each remote source flowing first, then emits
- * 'track' for it, then 'track-removed' for the old one.
- *
- * This class is the facade. The work is done by Signaling (socket, requests, keepalive, reconnect),
- * LocalMedia (what we publish), RemotePeers (who is there), MediaPaths (the mesh, the SFU session,
- * the track registry and the flow probe), ModeSwitcher (which path, when) and RoomPushes (what
- * each server push does, typed from the protocol table).
+ * The app never needs to know whether the room runs peer-to-peer or through the SFU: on a switch the
+ * new path's track of each remote source flows first, then comes 'track', then 'track-removed' for
+ * the old one. This class is the facade over Signaling, LocalMedia, RemotePeers, MediaPaths (mesh,
+ * SFU session, track registry, flow probe), ModeSwitcher, RoomPushes and HostControls.
  */
 export class OpenCallClient extends Emitter<OpenCallEvents> {
   readonly #options: OpenCallClientOptions;
@@ -48,6 +44,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
   readonly #paths: MediaPaths;
   readonly #switcher: ModeSwitcher;
   readonly #onPush: (message: ServerMessage) => void;
+  readonly host: HostControls;
   #state: ClientState = 'idle';
   #join: ConnectOptions | undefined;
   #roomId: string | undefined;
@@ -79,6 +76,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
         ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
       },
     );
+    this.host = new HostControls(this.#signaling);
     this.#local = new LocalMedia({
       trackChanged: (source, track, paused) => this.#paths.setLocalTrack(source, track, paused),
       pausedChanged: (source, paused) => this.#paths.setPaused(source, paused),
@@ -119,6 +117,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       switcher: this.#switcher,
       emit: (event, payload) => this.emit(event, payload),
       end: (reason) => this.#teardown(reason),
+      mute: (kinds) => void this.#local.setState(Object.fromEntries(kinds.map((k) => [k, false]))),
       log: (...args) => this.#log(...args),
     };
     this.#onPush = roomPushDispatcher(targets);
@@ -269,9 +268,11 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
         displayName: join.displayName,
         mediaState: this.mediaState,
         ...(join.token !== undefined ? { token: join.token } : {}),
+        ...(join.password !== undefined ? { password: join.password } : {}),
         ...(this.#resumeToken !== undefined ? { resumeToken: this.#resumeToken } : {}),
       },
       'room-joined',
+      JOIN_WAIT_MS, // a waiting room holds the reply until a host decides
     );
     this.#resumeToken = reply.resumeToken;
     const { peerId, roomId, iceServers, connectionMode } = reply;
@@ -305,7 +306,6 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     this.emit('reconnected', info);
   }
 
-  /** Returns true to have Signaling reconnect. */
   #onSocketClose(info: { code: number; reason: string; expected: boolean }): boolean {
     if (info.expected || this.#state === 'closed' || this.#state === 'idle') return false;
     if (this.#state === 'connecting') return false; // connect() reports it

@@ -18,6 +18,8 @@ export interface RoomPushTargets {
   emit<K extends keyof OpenCallEvents>(event: K, payload: OpenCallEvents[K]): void;
   /** The room is gone for us (room-closed). */
   end(reason: string): void;
+  /** A host asked us to mute these. */
+  mute(kinds: Array<'audio' | 'video' | 'screen'>): void;
   log(...args: unknown[]): void;
 }
 
@@ -40,6 +42,19 @@ export function roomPushHandlers(t: RoomPushTargets): PushHandlers {
     'ice-candidate': (m) => void t.paths.mesh?.handleCandidate(m.fromPeerId, m.candidate),
     error: (m) => serverError(t, m),
     'room-closed': (m) => t.end(`room closed: ${m.reason}`),
+    'room-access': ({ locked, hasPassword, waitingRoom }) =>
+      t.emit('room-access', { locked, hasPassword, waitingRoom }),
+    waiting: ({ roomId, peerId }) => t.emit('waiting', { roomId, peerId }),
+    knock: ({ peerId, displayName }) => t.emit('knock', { peerId, displayName }),
+    'knock-ended': ({ peerId, outcome }) => t.emit('knock-ended', { peerId, outcome }),
+    kicked: (m) => {
+      t.emit('kicked', { reason: m.reason });
+      t.end(`kicked: ${m.reason}`);
+    },
+    'mute-requested': (m) => {
+      t.mute(m.kinds);
+      t.emit('mute-requested', { byPeerId: m.byPeerId, kinds: m.kinds });
+    },
     'ice-servers-updated': (m) => t.paths.updateIceServers(m.iceServers),
     // The socket closes next; the reconnect loop takes over from there.
     'server-shutdown': (m) => t.log('server shutting down:', m.reason),

@@ -23,6 +23,7 @@ const replyOnly: Record<ServerReplyOnlyType, true> = {
   'room-joined': true,
   'room-left': true,
   pong: true,
+  'host-action-done': true,
   'sfu-joined': true,
   'sfu-transport-created': true,
   'sfu-transport-connected': true,

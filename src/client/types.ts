@@ -81,6 +81,8 @@ export interface ConnectOptions {
   peerId?: string;
   displayName: string;
   token?: string;
+  /** The room's password, when its host set one. */
+  password?: string;
   /** Defaults to what is published: audio/video true when a mic/camera track is published and enabled. */
   mediaState?: Partial<MediaState>;
 }
@@ -158,4 +160,15 @@ export interface OpenCallEvents {
   /** A server message this SDK does not know (a newer server); `message` is it as received. */
   unknownMessage: { type: string; message: unknown };
   'state-changed': { state: ClientState };
+  /** The room's access settings changed (or our change was applied). */
+  'room-access': { locked: boolean; hasPassword: boolean; waitingRoom: boolean };
+  /** We are held in the room's waiting room; connect() resolves once a host admits us. */
+  waiting: { roomId: string; peerId: string };
+  /** Hosts: someone waits to be admitted (client.host.admit / deny). */
+  knock: { peerId: string; displayName: string };
+  'knock-ended': { peerId: string; outcome: 'admitted' | 'denied' | 'left' };
+  /** A host removed us; 'closed' follows. */
+  kicked: { reason: string };
+  /** A host asks us to mute; the SDK has already muted these. */
+  'mute-requested': { byPeerId: string; kinds: Array<'audio' | 'video' | 'screen'> };
 }

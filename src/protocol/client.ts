@@ -44,6 +44,8 @@ export const clientMessages = defineClientMessages({
        * same. Ignored while auth is off.
        */
       token: z.string().max(8192).optional(),
+      /** The room's password, when its host set one (else WRONG_PASSWORD). */
+      password: z.string().max(128).optional(),
       /** From an earlier room-joined: takes back the peer a dropped socket left (RESUME_WINDOW_MS). */
       resumeToken: z.string().min(16).max(128).optional(),
     },
@@ -95,6 +97,61 @@ export const clientMessages = defineClientMessages({
   // -------------------------------------------------------------- lifecycle extensions
   /** Application-level keepalive for clients that cannot see WebSocket pings. */
   ping: { shape: {}, reply: 'pong', route: 'signaling', errors: [] },
+
+  // -------------------------------------------------------------- host controls (README "Host controls")
+  /** The host locks the room: join-room then gets ROOM_LOCKED (hosts still get in). */
+  'lock-room': {
+    shape: { locked: z.boolean() },
+    reply: 'room-access',
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN'],
+  },
+  /** A password for join-room (`password`), or null for none. Stored hashed, never echoed. */
+  'set-room-password': {
+    shape: { password: z.string().min(1).max(128).nullable() },
+    reply: 'room-access',
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN'],
+  },
+  /** Newcomers wait (a `waiting` push) until a host admits or denies them (`knock` to the hosts). */
+  'set-waiting-room': {
+    shape: { enabled: z.boolean() },
+    reply: 'room-access',
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN'],
+  },
+  'admit-peer': {
+    shape: { peerId: Id },
+    reply: 'host-action-done',
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN', 'PEER_NOT_FOUND'],
+  },
+  'deny-peer': {
+    shape: { peerId: Id, reason: z.string().max(200).optional() },
+    reply: 'host-action-done',
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN', 'PEER_NOT_FOUND'],
+  },
+  /** Removes a peer: it gets `kicked` and its socket is closed; the others get peer-left. */
+  'kick-peer': {
+    shape: { peerId: Id, reason: z.string().max(200).optional() },
+    reply: 'host-action-done',
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN', 'PEER_NOT_FOUND'],
+  },
+  /** Asks a peer to mute (a `mute-requested` push; the SDK mutes those sources). */
+  'mute-peer': {
+    shape: {
+      peerId: Id,
+      kinds: z
+        .array(z.enum(['audio', 'video', 'screen']))
+        .min(1)
+        .max(3),
+    },
+    reply: 'host-action-done',
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN', 'PEER_NOT_FOUND'],
+  },
 
   // -------------------------------------------------------------- SFU (ConnectionManager's operations)
   'sfu-join': {

@@ -106,6 +106,33 @@ export const serverMessages = defineServerMessages({
   'room-left': { delivery: 'reply', shape: { roomId: z.string() } },
   'room-closed': { delivery: 'push', shape: { roomId: z.string(), reason: z.string() } },
   'server-shutdown': { delivery: 'push', shape: { reason: z.string() } },
+
+  // -------------------------------------------------------------- host controls
+  /** The room's access settings: the reply to a host's change, and pushed to everyone in the room. */
+  'room-access': {
+    delivery: 'both',
+    shape: { roomId: z.string(), locked: z.boolean(), hasPassword: z.boolean(), waitingRoom: z.boolean() },
+  },
+  'host-action-done': {
+    delivery: 'reply',
+    shape: { action: z.enum(['admit', 'deny', 'kick', 'mute']), peerId: z.string() },
+  },
+  /** To a newcomer held in the waiting room; room-joined (or a FORBIDDEN error) follows. */
+  waiting: { delivery: 'push', shape: { roomId: z.string(), peerId: z.string() } },
+  /** To the hosts: someone waits to be admitted. */
+  knock: { delivery: 'push', shape: { roomId: z.string(), peerId: z.string(), displayName: z.string() } },
+  /** To the hosts: a knock is settled (admitted, denied, or the guest left). */
+  'knock-ended': {
+    delivery: 'push',
+    shape: { roomId: z.string(), peerId: z.string(), outcome: z.enum(['admitted', 'denied', 'left']) },
+  },
+  /** To a peer the host removed; its socket closes next. */
+  kicked: { delivery: 'push', shape: { roomId: z.string(), reason: z.string() } },
+  /** To a peer the host asks to mute these sources. */
+  'mute-requested': {
+    delivery: 'push',
+    shape: { roomId: z.string(), byPeerId: z.string(), kinds: z.array(z.enum(['audio', 'video', 'screen'])) },
+  },
   pong: { delivery: 'reply', shape: {} },
   'mode-changed': {
     delivery: 'push',

@@ -1,6 +1,13 @@
 import { MediaState } from '../protocol/index.ts';
 import type { RoomStore } from './RoomStore.ts';
-import { type JoinOptions, type JoinResult, PeerRecord, RoomRecord, type RoomSummary } from './RoomTypes.ts';
+import {
+  type JoinOptions,
+  type JoinResult,
+  PeerRecord,
+  type RoomAccess,
+  RoomRecord,
+  type RoomSummary,
+} from './RoomTypes.ts';
 
 export interface MemoryRoomStoreOptions {
   /** Seconds an empty room lives (ROOM_EMPTY_TTL_S). */
@@ -48,6 +55,13 @@ export class MemoryRoomStore implements RoomStore {
     if (this.#live(record.roomId, Date.now())) return false;
     this.#rooms.set(record.roomId, { record, peers: new Map(), emptySince: Date.now() });
     return true;
+  }
+
+  async setRoomAccess(roomId: string, access: RoomAccess): Promise<RoomRecord | null> {
+    const room = this.#live(roomId, Date.now());
+    if (!room) return null;
+    room.record = { ...room.record, access: { ...access } };
+    return structuredClone(room.record);
   }
 
   async getRoom(roomId: string): Promise<RoomRecord | null> {

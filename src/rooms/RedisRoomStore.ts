@@ -3,7 +3,14 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { z } from 'zod';
 import { MediaState } from '../protocol/index.ts';
 import type { RoomStore } from './RoomStore.ts';
-import { type JoinOptions, type JoinResult, PeerRecord, RoomRecord, type RoomSummary } from './RoomTypes.ts';
+import {
+  type JoinOptions,
+  type JoinResult,
+  PeerRecord,
+  type RoomAccess,
+  RoomRecord,
+  type RoomSummary,
+} from './RoomTypes.ts';
 
 export interface RedisRoomStoreOptions {
   /** Namespace of every key this store touches. Default "opencall:". */
@@ -206,6 +213,11 @@ const scripts = {
   refresh: new LuaScript(PRELUDE + REFRESH),
   delete: new LuaScript(PRELUDE + DELETE),
   pruneIndex: new LuaScript(PRUNE_INDEX),
+  // Replaces the record of a live room (one whose meta hash exists); 0 when there is none.
+  setRecord: new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'record', ARGV[1])
+return 1`),
 };
 
 /** What the peers hash holds: the PeerRecord minus mediaState, which lives in the media hash. */
@@ -275,6 +287,15 @@ export class RedisRoomStore implements RoomStore {
     const fields = await this.#client.hgetall(this.roomKeys(roomId).meta);
     if (Object.keys(fields).length === 0) return null;
     return this.#parseRoom(roomId, fields.record, fields.max);
+  }
+
+  async setRoomAccess(roomId: string, access: RoomAccess): Promise<RoomRecord | null> {
+    const room = await this.getRoom(roomId);
+    if (!room) return null;
+    const updated = RoomRecord.parse({ ...room, access });
+    const meta = this.roomKeys(roomId).meta;
+    const set = await this.#run(scripts.setRecord, [meta], [JSON.stringify(updated)]);
+    return set === 1 ? updated : null;
   }
 
   async deleteRoom(roomId: string): Promise<boolean> {

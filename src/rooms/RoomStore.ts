@@ -1,4 +1,11 @@
-import type { JoinOptions, JoinResult, PeerRecord, RoomRecord, RoomSummary } from './RoomTypes.ts';
+import type {
+  JoinOptions,
+  JoinResult,
+  PeerRecord,
+  RoomAccess,
+  RoomRecord,
+  RoomSummary,
+} from './RoomTypes.ts';
 
 /**
  * Where room state lives. Two implementations (MemoryRoomStore, RedisRoomStore) pass one contract
@@ -20,6 +27,8 @@ export interface RoomStore {
   listRooms(): Promise<RoomSummary[]>;
   /** How many live rooms there are (for MAX_ROOMS). */
   countRooms(limitOfInterest?: number): Promise<number>;
+  /** Replaces a live room's access settings; the updated record, or null when there is no such room. */
+  setRoomAccess(roomId: string, access: RoomAccess): Promise<RoomRecord | null>;
 
   /**
    * Adds a peer, atomically with the existence, duplicate and capacity checks: concurrent joins can

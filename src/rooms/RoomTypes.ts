@@ -2,6 +2,15 @@ import { z } from 'zod';
 import { Encryption, Id, MediaState, RoomModePolicy } from '../protocol/index.ts';
 
 /** A room's stored metadata: what POST /api/rooms creates, or what auto-create makes on first join. */
+/** Who may come in, set by the room's host. Absent: open. */
+export const RoomAccess = z.object({
+  locked: z.boolean(),
+  /** scrypt, `scrypt:<salt b64>:<hash b64>`; never sent to anyone. */
+  passwordHash: z.string().nullable(),
+  waitingRoom: z.boolean(),
+});
+export type RoomAccess = z.infer<typeof RoomAccess>;
+
 export const RoomRecord = z.object({
   roomId: Id,
   hostPeerId: z.string().nullable(),
@@ -9,6 +18,7 @@ export const RoomRecord = z.object({
   encryption: Encryption,
   mode: RoomModePolicy,
   createdAt: z.string(),
+  access: RoomAccess.optional(),
 });
 export type RoomRecord = z.infer<typeof RoomRecord>;
 

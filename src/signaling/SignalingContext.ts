@@ -5,6 +5,7 @@ import type { RoomService } from '../rooms/RoomService.ts';
 import type { RoomMediaController } from '../sfu/ConnectionManagerTypes.ts';
 import type { PeerParking } from './PeerParking.ts';
 import type { PeerRegistry } from './PeerRegistry.ts';
+import type { WaitingRoom } from './WaitingRoom.ts';
 
 /** What the app hands the signaling plugin. */
 export interface SignalingOptions {
@@ -21,4 +22,6 @@ export interface SignalingOptions {
 export interface SignalingContext extends SignalingOptions {
   /** Dropped peers waiting for their resumeToken. */
   readonly parking: PeerParking;
+  /** Newcomers held until a host admits them. */
+  readonly waiting: WaitingRoom;
 }

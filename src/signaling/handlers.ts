@@ -8,10 +8,13 @@ import {
   type ReplyTypeOf,
   type SignalingMessageType,
 } from '../protocol/index.ts';
+import type { RoomRecord } from '../rooms/RoomTypes.ts';
+import { hostHandlers } from './hostHandlers.ts';
 import { iceRefreshMs, iceServersFor } from './iceServers.ts';
 import { authorizeJoin } from './joinAuth.ts';
 import { sdpSendsMedia } from './mediaPolicy.ts';
 import { type ParkedPeer, sameSecret } from './PeerParking.ts';
+import { admission, isHost } from './roomAccess.ts';
 import { CloseCode, Session } from './Session.ts';
 import type { SignalingContext } from './SignalingContext.ts';
 
@@ -62,7 +65,23 @@ function assertSelf(claimed: string | undefined, actual: string, field: string):
   }
 }
 
-const joinRoom: Handler<'join-room'> = async (ctx, session, msg, reply) => {
+const joinRoom: Handler<'join-room'> = (ctx, session, msg, reply) =>
+  enterRoom(ctx, session, msg, reply, false);
+
+/**
+ * A join: straight in, or held in the waiting room (`admitted` is the host letting a guest in).
+ * Exported for admit-peer.
+ */
+export async function enterRoom(
+  ctx: SignalingContext,
+  session: Session,
+  msg: ClientMessageOf<'join-room'>,
+  reply: ReplyFn<'join-room'>,
+  admitted: boolean,
+): Promise<Replied> {
+  if (ctx.waiting.isWaiting(session)) {
+    throw new ProtocolError('ALREADY_IN_ROOM', 'This connection is waiting to be admitted');
+  }
   if (session.roomId !== undefined) {
     throw new ProtocolError(
       'ALREADY_IN_ROOM',
@@ -75,7 +94,10 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg, reply) => {
   }
   const identity = await authorizeJoin(ctx, session, msg);
   const wantedPeerId = identity?.peerId ?? msg.peerId;
-  if (wantedPeerId !== undefined && ctx.registry.get(msg.roomId, wantedPeerId)) {
+  if (
+    wantedPeerId !== undefined &&
+    (ctx.registry.get(msg.roomId, wantedPeerId) || (!admitted && ctx.waiting.has(msg.roomId, wantedPeerId)))
+  ) {
     throw new ProtocolError(
       'DUPLICATE_PEER',
       `Peer ${wantedPeerId} is already connected to room ${msg.roomId}`,
@@ -92,6 +114,18 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg, reply) => {
   if (!session.isOpen || ctx.registry.get(room.roomId, self.peerId)) {
     await ctx.rooms.leave(room.roomId, self.peerId);
     throw new ProtocolError('DUPLICATE_PEER');
+  }
+  // The host's settings: a refused or held joiner leaves the store again before anyone hears of it.
+  let verdict: 'enter' | 'wait';
+  try {
+    verdict = admitted ? 'enter' : admission(room, msg.password, isHost(room, self.peerId, identity?.role));
+  } catch (err) {
+    await ctx.rooms.leave(room.roomId, self.peerId);
+    throw err;
+  }
+  if (verdict === 'wait') {
+    await ctx.rooms.leave(room.roomId, self.peerId);
+    return holdInWaitingRoom(ctx, session, msg, reply, room, self.peerId, self.displayName);
   }
   session.roomId = room.roomId;
   session.peerId = self.peerId;
@@ -142,7 +176,31 @@ const joinRoom: Handler<'join-room'> = async (ctx, session, msg, reply) => {
   );
   ctx.logger.info({ roomId: room.roomId, peerId: self.peerId, sessionId: session.id }, 'peer joined');
   return replied;
-};
+}
+
+/** Holds a newcomer for the hosts to admit: it hears `waiting`, the hosts a `knock`. */
+function holdInWaitingRoom(
+  ctx: SignalingContext,
+  session: Session,
+  msg: ClientMessageOf<'join-room'>,
+  reply: ReplyFn<'join-room'>,
+  room: RoomRecord,
+  peerId: string,
+  displayName: string,
+): Replied {
+  const { roomId } = room;
+  session.stopJoinTimer();
+  ctx.waiting.hold(roomId, { session, peerId, displayName, message: { ...msg, peerId }, reply });
+  session.send({ type: 'waiting', roomId, peerId });
+  for (const [hostId, handle] of ctx.registry.peersOf(roomId)) {
+    if (handle instanceof Session && isHost(room, hostId, handle.role)) {
+      handle.send({ type: 'knock', roomId, peerId, displayName });
+    }
+  }
+  ctx.logger.info({ roomId, peerId, sessionId: session.id }, 'peer waiting to be admitted');
+  // room-joined (or a FORBIDDEN error) answers the request when a host decides.
+  return { replied: true };
+}
 
 const NOTHING_PUBLISHED = { audio: false, video: false, screen: false };
 
@@ -377,6 +435,7 @@ const ping: Handler<'ping'> = (_ctx, session, _msg, reply) => {
 };
 
 export const handlers: HandlerTable = {
+  ...hostHandlers,
   'join-room': joinRoom,
   'leave-room': leaveRoom,
   offer,

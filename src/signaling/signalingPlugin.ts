@@ -24,6 +24,7 @@ import { decodeClientMessage } from './MessageDecoder.ts';
 import { ParkedPeer, PeerParking } from './PeerParking.ts';
 import { CloseCode, Session, type SessionLimits } from './Session.ts';
 import type { SignalingContext, SignalingOptions } from './SignalingContext.ts';
+import { WaitingRoom } from './WaitingRoom.ts';
 
 /**
  * The WebSocket endpoint /ws: one Session per connection, the heartbeat, and the orderly goodbye
@@ -37,7 +38,7 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
   const parking = new PeerParking(config.resumeWindowMs, (parked, why) => {
     releaseParked(ctx, parked, why).catch((err) => log.error({ err }, 'releasing a parked peer failed'));
   });
-  const ctx: SignalingContext = { ...options, parking };
+  const ctx: SignalingContext = { ...options, parking, waiting: new WaitingRoom() };
   const limits: SessionLimits = {
     rate: config.wsRateLimit,
     maxBufferedBytes: config.wsMaxBufferedBytes,
@@ -228,6 +229,11 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
       socket.on('close', (code) => {
         closed();
         session.stopIceRefresh();
+        const guest = ctx.waiting.leave(session);
+        if (guest) {
+          const { roomId, guest: g } = guest;
+          ctx.registry.broadcast(roomId, { type: 'knock-ended', roomId, peerId: g.peerId, outcome: 'left' });
+        }
         sessions.delete(session);
         log.debug({ sessionId: session.id, code }, 'disconnected');
         // A socket that ended without a close frame (1006: the network dropped, the process died)

@@ -88,6 +88,24 @@ export function describeRoomStoreContract(name: string, factory: RoomStoreFactor
         expect((await store.listRooms()).map((s) => s.room.roomId)).toEqual(['r2']);
       });
 
+      it('counts rooms and keeps access settings (lock, password hash, waiting room) with the room', async () => {
+        const store = await makeStore();
+        expect(await store.countRooms()).toBe(0);
+        await store.createRoom(roomRecord('r1'));
+        await store.createRoom(roomRecord('r2'));
+        expect(await store.countRooms()).toBe(2);
+        const access = { locked: true, passwordHash: 'scrypt:c2FsdA==:aGFzaA==', waitingRoom: true };
+        const updated = await store.setRoomAccess('r1', access);
+        expect(updated?.access).toEqual(access);
+        expect((await store.getRoom('r1'))?.access).toEqual(access);
+        // A join sees the same record, and the other room is untouched.
+        const joined = await store.join('r1', peerRecord('a'), { peerTtlMs: LONG_TTL_MS });
+        expect(joined.ok && joined.room.access).toEqual(access);
+        expect((await store.getRoom('r2'))?.access).toBeUndefined();
+        expect(await store.setRoomAccess('missing', access)).toBeNull();
+        expect(await store.getRoom('missing')).toBeNull();
+      });
+
       it('refuses to create a room whose id is taken, keeping the original', async () => {
         const store = await makeStore();
         const original = roomRecord('taken', { maxParticipants: 4 });

@@ -1,0 +1,147 @@
+import { type ClientMessageOf, ProtocolError, type SignalingMessageType } from '../protocol/index.ts';
+import type { RoomAccess, RoomRecord } from '../rooms/RoomTypes.ts';
+import { detachSession, enterRoom, type Handler, releaseParked } from './handlers.ts';
+import { ParkedPeer } from './PeerParking.ts';
+import { accessView, hashPassword, isHost, OPEN_ACCESS } from './roomAccess.ts';
+import { CloseCode, Session } from './Session.ts';
+import type { SignalingContext } from './SignalingContext.ts';
+
+/*
+ * What a room's host may do: lock it, set a password, turn the waiting room on, admit or deny
+ * guests, remove a peer, ask a peer to mute. Anyone else gets FORBIDDEN.
+ */
+
+type HostMessageType = Extract<
+  SignalingMessageType,
+  | 'lock-room'
+  | 'set-room-password'
+  | 'set-waiting-room'
+  | 'admit-peer'
+  | 'deny-peer'
+  | 'kick-peer'
+  | 'mute-peer'
+>;
+
+/** The host's room, or NOT_IN_ROOM / FORBIDDEN. */
+async function hostRoom(
+  ctx: SignalingContext,
+  session: Session,
+): Promise<{ room: RoomRecord; peerId: string }> {
+  const { roomId, peerId } = session;
+  if (roomId === undefined || peerId === undefined)
+    throw new ProtocolError('NOT_IN_ROOM', 'Join a room first');
+  const room = await ctx.rooms.store.getRoom(roomId);
+  if (!room) throw new ProtocolError('NOT_IN_ROOM', 'The room is gone');
+  if (!isHost(room, peerId, session.role))
+    throw new ProtocolError('FORBIDDEN', 'Only the room host may do this');
+  return { room, peerId };
+}
+
+/** Stores new settings and tells the whole room (never the password). */
+async function changeAccess(
+  ctx: SignalingContext,
+  session: Session,
+  change: (access: RoomAccess) => RoomAccess,
+  reply: (body: ReturnType<typeof accessView>) => ReturnType<Parameters<Handler<'lock-room'>>[3]>,
+) {
+  const { room, peerId } = await hostRoom(ctx, session);
+  const updated = await ctx.rooms.store.setRoomAccess(room.roomId, change(room.access ?? OPEN_ACCESS));
+  if (!updated) throw new ProtocolError('NOT_IN_ROOM', 'The room is gone');
+  const view = accessView(room.roomId, updated.access);
+  ctx.registry.broadcast(room.roomId, { ...view }, peerId);
+  ctx.logger.info(
+    { roomId: room.roomId, peerId, locked: view.locked, waitingRoom: view.waitingRoom },
+    'room access changed',
+  );
+  return reply(view);
+}
+
+/** The target peer of a host action, in the host's room. */
+function target(ctx: SignalingContext, roomId: string, msg: ClientMessageOf<'kick-peer' | 'mute-peer'>) {
+  const handle = ctx.registry.get(roomId, msg.peerId);
+  if (!handle) throw new ProtocolError('PEER_NOT_FOUND', `Peer ${msg.peerId} is not in room ${roomId}`);
+  return handle;
+}
+
+export const hostHandlers: { [T in HostMessageType]: Handler<T> } = {
+  'lock-room': (ctx, session, msg, reply) =>
+    changeAccess(ctx, session, (a) => ({ ...a, locked: msg.locked }), reply),
+
+  'set-room-password': (ctx, session, msg, reply) =>
+    changeAccess(
+      ctx,
+      session,
+      (a) => ({ ...a, passwordHash: msg.password === null ? null : hashPassword(msg.password) }),
+      reply,
+    ),
+
+  'set-waiting-room': (ctx, session, msg, reply) =>
+    changeAccess(ctx, session, (a) => ({ ...a, waitingRoom: msg.enabled }), reply),
+
+  'admit-peer': async (ctx, session, msg, reply) => {
+    const { room } = await hostRoom(ctx, session);
+    const guest = ctx.waiting.take(room.roomId, msg.peerId);
+    if (!guest) throw new ProtocolError('PEER_NOT_FOUND', `${msg.peerId} is not waiting`);
+    ctx.registry.broadcast(room.roomId, {
+      type: 'knock-ended',
+      roomId: room.roomId,
+      peerId: msg.peerId,
+      outcome: 'admitted',
+    });
+    // The guest's own join-room, answered now; its failure (the room filled up) is the guest's error.
+    await enterRoom(ctx, guest.session, guest.message, guest.reply, true).catch((err: unknown) => {
+      const error = err instanceof ProtocolError ? err : new ProtocolError('INTERNAL');
+      guest.session.sendError(error.code, error.message, {
+        requestId: guest.message.requestId,
+        relatedType: 'join-room',
+      });
+    });
+    return reply({ type: 'host-action-done', action: 'admit', peerId: msg.peerId });
+  },
+
+  'deny-peer': async (ctx, session, msg, reply) => {
+    const { room } = await hostRoom(ctx, session);
+    const guest = ctx.waiting.take(room.roomId, msg.peerId);
+    if (!guest) throw new ProtocolError('PEER_NOT_FOUND', `${msg.peerId} is not waiting`);
+    guest.session.sendError('FORBIDDEN', msg.reason ?? 'The host did not let you in', {
+      requestId: guest.message.requestId,
+      relatedType: 'join-room',
+    });
+    guest.session.awaitJoin(ctx.config.joinTimeoutMs);
+    ctx.registry.broadcast(room.roomId, {
+      type: 'knock-ended',
+      roomId: room.roomId,
+      peerId: msg.peerId,
+      outcome: 'denied',
+    });
+    return reply({ type: 'host-action-done', action: 'deny', peerId: msg.peerId });
+  },
+
+  'kick-peer': async (ctx, session, msg, reply) => {
+    const { room, peerId } = await hostRoom(ctx, session);
+    if (msg.peerId === peerId) throw new ProtocolError('INVALID_MESSAGE', 'Use leave-room to leave');
+    const handle = target(ctx, room.roomId, msg);
+    const reason = msg.reason ?? 'Removed by the host';
+    if (handle instanceof ParkedPeer) {
+      ctx.parking.discard(handle);
+      await releaseParked(ctx, handle, 'kicked');
+    } else if (handle instanceof Session) {
+      handle.send({ type: 'kicked', roomId: room.roomId, reason });
+      await detachSession(ctx, handle, 'kicked');
+      handle.close(CloseCode.NORMAL, 'Removed by the host');
+    }
+    ctx.logger.info({ roomId: room.roomId, peerId: msg.peerId, by: peerId }, 'peer kicked');
+    return reply({ type: 'host-action-done', action: 'kick', peerId: msg.peerId });
+  },
+
+  'mute-peer': async (ctx, session, msg, reply) => {
+    const { room, peerId } = await hostRoom(ctx, session);
+    target(ctx, room.roomId, msg).send({
+      type: 'mute-requested',
+      roomId: room.roomId,
+      byPeerId: peerId,
+      kinds: msg.kinds,
+    });
+    return reply({ type: 'host-action-done', action: 'mute', peerId: msg.peerId });
+  },
+};
