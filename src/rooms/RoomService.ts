@@ -99,7 +99,10 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
     const mayCreate = this.#config.autoCreateRooms && (await this.#roomFits());
     const result = await this.store.join(request.roomId, self, {
       peerTtlMs: this.peerTtlMs,
-      ...(mayCreate ? { createWith: this.newRoomRecord({ roomId: request.roomId }) } : {}),
+      // A room created by joining it is hosted by its creator (host controls; see README).
+      ...(mayCreate
+        ? { createWith: this.newRoomRecord({ roomId: request.roomId, hostPeerId: self.peerId }) }
+        : {}),
     });
     if (!result.ok && result.code === 'ROOM_NOT_FOUND' && this.#config.autoCreateRooms) {
       throw new ProtocolError('ROOM_LIMIT');

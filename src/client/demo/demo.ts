@@ -239,6 +239,7 @@ async function join(): Promise<void> {
       displayName,
       mediaState: { audio: me.mediaState.audio, video: me.mediaState.video },
     });
+    $('waiting-banner').hidden = true;
     me.peerId = client.peerId ?? 'local';
     me.mediaState = client.mediaState;
     setMode(client.mode);
@@ -283,7 +284,43 @@ function showEnded(title: string, text = ''): void {
 
 // ------------------------------------------------------------------ client events
 
+/** Host side of the waiting room: a knock card with Admit / Deny per guest. */
+function showKnock(peerId: string, name: string): void {
+  const card = document.createElement('div');
+  card.className = 'knock';
+  card.dataset.peerId = peerId;
+  const text = document.createElement('span');
+  text.textContent = `${name} wants to join`;
+  const admit = document.createElement('button');
+  admit.className = 'admit';
+  admit.textContent = 'Admit';
+  admit.addEventListener(
+    'click',
+    () => void client.host.admit(peerId).catch((e: Error) => toast(e.message, 'error')),
+  );
+  const deny = document.createElement('button');
+  deny.className = 'deny';
+  deny.textContent = 'Deny';
+  deny.addEventListener(
+    'click',
+    () => void client.host.deny(peerId).catch((e: Error) => toast(e.message, 'error')),
+  );
+  card.append(text, admit, deny);
+  $('knocks').append(card);
+}
+
 function wireClient(): void {
+  client.on('knock', ({ peerId, displayName: name }) => showKnock(peerId, name));
+  client.on('knock-ended', ({ peerId }) => {
+    for (const card of $('knocks').querySelectorAll<HTMLElement>('.knock')) {
+      if (card.dataset.peerId === peerId) card.remove();
+    }
+  });
+  client.on('waiting', () => {
+    $('waiting-banner').hidden = false;
+  });
+  client.on('kicked', ({ reason }) => toast(`Removed from the call: ${reason}`, 'error'));
+  client.on('mute-requested', () => toast('The host muted you'));
   client.on('peer-joined', (p) => {
     remotes.set(p.peerId, { ...p, local: false, tracks: new Map() });
     if (app.dataset.view === 'call' && client.state === 'connected') toast(`${p.displayName} joined`);
