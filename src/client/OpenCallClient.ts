@@ -1,4 +1,5 @@
 import type { ConnectionMode, MediaState, PeerInfo, ServerMessage } from '../protocol/index.ts';
+import { Chat } from './Chat.ts';
 import { loadDevice } from './deviceCache.ts';
 import { Emitter } from './Emitter.ts';
 import { HostControls, JOIN_WAIT_MS } from './HostControls.ts';
@@ -45,6 +46,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
   readonly #switcher: ModeSwitcher;
   readonly #onPush: (message: ServerMessage) => void;
   readonly host: HostControls;
+  readonly chat: Chat;
   #state: ClientState = 'idle';
   #join: ConnectOptions | undefined;
   #roomId: string | undefined;
@@ -77,6 +79,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       },
     );
     this.host = new HostControls(this.#signaling);
+    this.chat = new Chat(this.#signaling);
     this.#local = new LocalMedia({
       trackChanged: (source, track, paused) => this.#paths.setLocalTrack(source, track, paused),
       pausedChanged: (source, paused) => this.#paths.setPaused(source, paused),
@@ -276,21 +279,18 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     );
     this.#resumeToken = reply.resumeToken;
     const { peerId, roomId, iceServers, connectionMode } = reply;
-    // Resumed: the server kept our peer, its media and the others' view of us; so do we.
     if (reply.resumed) return { roomId, peerId, peers: this.peers, iceServers, connectionMode };
     const rejoin = this.#peerId === reply.peerId && this.#paths.mesh !== undefined;
     this.#peerId = reply.peerId;
     this.#roomId = reply.roomId;
-
-    // A fresh start for media: whatever ran before a reconnect is stale on the other side too.
+    // Not resumed: a fresh start for media, since what ran before is stale on the other side too.
     this.#switcher.reset();
     this.#paths.reset(reply.peerId, reply.iceServers);
     this.#paths.registry.clear();
     this.#peers.sync(reply.peers, reply.peerId, rejoin, (event, payload) => this.emit(event, payload));
     // Load the mediasoup Device now, while nothing waits for it: a later switch to the SFU needs it.
-    if (reply.routerRtpCapabilities !== undefined) {
-      loadDevice(reply.routerRtpCapabilities).catch((err) => this.#log('device preload failed:', err));
-    }
+    const caps = reply.routerRtpCapabilities;
+    if (caps) loadDevice(caps).catch((err) => this.#log('device preload failed:', err));
     this.#switcher.joined(reply.connectionMode, reply.routerRtpCapabilities, reply.roomMode ?? 'auto');
     return { roomId, peerId, peers: this.peers, iceServers, connectionMode };
   }

@@ -42,6 +42,7 @@ export function roomPushHandlers(t: RoomPushTargets): PushHandlers {
     'ice-candidate': (m) => void t.paths.mesh?.handleCandidate(m.fromPeerId, m.candidate),
     error: (m) => serverError(t, m),
     'room-closed': (m) => t.end(`room closed: ${m.reason}`),
+    'chat-message': (m) => t.emit('chat', { message: m.message }),
     'room-access': ({ locked, hasPassword, waitingRoom }) =>
       t.emit('room-access', { locked, hasPassword, waitingRoom }),
     waiting: ({ roomId, peerId }) => t.emit('waiting', { roomId, peerId }),

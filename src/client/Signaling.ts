@@ -24,6 +24,7 @@ const replyOnly: Record<ServerReplyOnlyType, true> = {
   'room-left': true,
   pong: true,
   'host-action-done': true,
+  'chat-history': true,
   'sfu-joined': true,
   'sfu-transport-created': true,
   'sfu-transport-connected': true,

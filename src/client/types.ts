@@ -1,4 +1,5 @@
 import type {
+  ChatMessage,
   ConnectionMode,
   ErrorCode,
   IceServer,
@@ -160,6 +161,8 @@ export interface OpenCallEvents {
   /** A server message this SDK does not know (a newer server); `message` is it as received. */
   unknownMessage: { type: string; message: unknown };
   'state-changed': { state: ClientState };
+  /** A chat message to the room or to us (client.chat). */
+  chat: { message: ChatMessage };
   /** The room's access settings changed (or our change was applied). */
   'room-access': { locked: boolean; hasPassword: boolean; waitingRoom: boolean };
   /** We are held in the room's waiting room; connect() resolves once a host admits us. */

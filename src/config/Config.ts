@@ -83,6 +83,8 @@ export interface Config {
   serveSourceMaps: boolean;
   /** Origins a browser may open the WebSocket from, besides CLIENT_URL's and the server's own. */
   allowedOrigins: string[];
+  /** Room chat messages kept for joiners; 0 keeps none. */
+  chatHistory: number;
   /** The whole request head (and a WebSocket handshake) must arrive within this. */
   httpHeadersTimeoutMs: number;
 }
@@ -199,6 +201,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     serveSourceMaps: e.SERVE_SOURCE_MAPS,
     allowedOrigins: e.ALLOWED_ORIGINS,
     httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+    chatHistory: e.CHAT_HISTORY,
     ...(auth ? { auth } : {}),
     ...(e.ADMIN_TOKEN ? { adminToken: e.ADMIN_TOKEN } : {}),
     ...(useRedis

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DisplayName, Id, MediaState } from './common.ts';
+import { ChatText, DisplayName, Id, MediaState } from './common.ts';
 import { DtlsParameters, MediaKind, MediaSource, RtpCapabilities, RtpParameters } from './mediasoup.ts';
 import {
   IceCandidateInit,
@@ -97,6 +97,17 @@ export const clientMessages = defineClientMessages({
   // -------------------------------------------------------------- lifecycle extensions
   /** Application-level keepalive for clients that cannot see WebSocket pings. */
   ping: { shape: {}, reply: 'pong', route: 'signaling', errors: [] },
+
+  // -------------------------------------------------------------- chat (README "Chat")
+  /** To the room, or privately to `toPeerId`; the server stamps sender, id and time. */
+  'chat-message': {
+    shape: { text: ChatText, toPeerId: Id.optional(), roomId: Id.optional() },
+    reply: 'chat-message',
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'PEER_NOT_FOUND', 'RATE_LIMITED'],
+  },
+  /** The room's kept messages (the last CHAT_HISTORY), oldest first. */
+  'chat-history': { shape: {}, reply: 'chat-history', route: 'signaling', errors: ['NOT_IN_ROOM'] },
 
   // -------------------------------------------------------------- host controls (README "Host controls")
   /** The host locks the room: join-room then gets ROOM_LOCKED (hosts still get in). */

@@ -50,3 +50,21 @@ export type Encryption = z.infer<typeof Encryption>;
 /** What a join token lets its holder be in a room (auth on); hosts run the room, viewers only watch. */
 export const PeerRole = z.enum(['host', 'participant', 'viewer']);
 export type PeerRole = z.infer<typeof PeerRole>;
+
+/** A chat message as the server stamped it (sender, id, time); `toPeerId` only on private ones. */
+export const ChatMessage = z.object({
+  messageId: z.string(),
+  roomId: z.string(),
+  fromPeerId: z.string(),
+  displayName: z.string(),
+  text: z.string(),
+  toPeerId: z.string().optional(),
+  sentAt: z.number(),
+});
+export type ChatMessage = z.infer<typeof ChatMessage>;
+
+/** Chat text: 1 character to 4 KB (UTF-8). */
+export const ChatText = z
+  .string()
+  .min(1, 'must not be empty')
+  .refine((t) => Buffer.byteLength(t) <= 4096, 'must be at most 4096 bytes');

@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { ConnectionMode, IceServer, MediaState, PeerInfo, PeerRole, RoomModePolicy } from './common.ts';
+import {
+  ChatMessage,
+  ConnectionMode,
+  IceServer,
+  MediaState,
+  PeerInfo,
+  PeerRole,
+  RoomModePolicy,
+} from './common.ts';
 import { ErrorCode } from './errors.ts';
 import {
   ConsumerRtpParameters,
@@ -106,6 +114,11 @@ export const serverMessages = defineServerMessages({
   'room-left': { delivery: 'reply', shape: { roomId: z.string() } },
   'room-closed': { delivery: 'push', shape: { roomId: z.string(), reason: z.string() } },
   'server-shutdown': { delivery: 'push', shape: { reason: z.string() } },
+
+  // -------------------------------------------------------------- chat
+  /** Pushed to its recipients; echoed to the sender as its acknowledgement. */
+  'chat-message': { delivery: 'both', shape: { message: ChatMessage } },
+  'chat-history': { delivery: 'reply', shape: { roomId: z.string(), messages: z.array(ChatMessage) } },
 
   // -------------------------------------------------------------- host controls
   /** The room's access settings: the reply to a host's change, and pushed to everyone in the room. */

@@ -1,3 +1,4 @@
+import type { ChatMessage } from '../protocol/index.ts';
 import { MediaState } from '../protocol/index.ts';
 import type { RoomStore } from './RoomStore.ts';
 import {
@@ -27,6 +28,8 @@ interface MemoryRoom {
   peers: Map<string, MemoryPeer>;
   /** Epoch ms at which the room became empty; null while it has a live peer. */
   emptySince: number | null;
+  /** The last room chat messages, oldest first. */
+  chat: ChatMessage[];
 }
 
 const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
@@ -53,8 +56,19 @@ export class MemoryRoomStore implements RoomStore {
   async createRoom(room: RoomRecord): Promise<boolean> {
     const record = RoomRecord.parse(room);
     if (this.#live(record.roomId, Date.now())) return false;
-    this.#rooms.set(record.roomId, { record, peers: new Map(), emptySince: Date.now() });
+    this.#rooms.set(record.roomId, { record, peers: new Map(), emptySince: Date.now(), chat: [] });
     return true;
+  }
+
+  async appendChat(roomId: string, message: ChatMessage, keep: number): Promise<void> {
+    const room = this.#live(roomId, Date.now());
+    if (!room || keep === 0) return;
+    room.chat.push(structuredClone(message));
+    if (room.chat.length > keep) room.chat.splice(0, room.chat.length - keep);
+  }
+
+  async chatHistory(roomId: string): Promise<ChatMessage[]> {
+    return structuredClone(this.#live(roomId, Date.now())?.chat ?? []);
   }
 
   async setRoomAccess(roomId: string, access: RoomAccess): Promise<RoomRecord | null> {
@@ -104,7 +118,7 @@ export class MemoryRoomStore implements RoomStore {
       if (roomRecord.roomId !== roomId) {
         throw new Error(`createWith.roomId "${roomRecord.roomId}" does not match roomId "${roomId}"`);
       }
-      room = { record: roomRecord, peers: new Map(), emptySince: now };
+      room = { record: roomRecord, peers: new Map(), emptySince: now, chat: [] };
       this.#rooms.set(roomId, room);
       created = true;
     }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { z } from 'zod';
-import { MediaState } from '../protocol/index.ts';
+import { ChatMessage, MediaState } from '../protocol/index.ts';
 import type { RoomStore } from './RoomStore.ts';
 import {
   type JoinOptions,
@@ -181,7 +181,7 @@ return n
 
 const DELETE = `
 local existed = redis.call('EXISTS', meta)
-redis.call('DEL', meta, peers, media, exp, order)
+redis.call('DEL', meta, peers, media, exp, order, meta .. ':chat')
 redis.call('SREM', index, roomId)
 return existed
 `;
@@ -213,6 +213,14 @@ const scripts = {
   refresh: new LuaScript(PRELUDE + REFRESH),
   delete: new LuaScript(PRELUDE + DELETE),
   pruneIndex: new LuaScript(PRUNE_INDEX),
+  // KEYS meta, chat; ARGV message, keep. Only for a live room; the list never outlives it by much.
+  appendChat: new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl + 60000) else redis.call('PEXPIRE', KEYS[2], 86400000) end
+return 1`),
   // Replaces the record of a live room (one whose meta hash exists); 0 when there is none.
   setRecord: new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -287,6 +295,26 @@ export class RedisRoomStore implements RoomStore {
     const fields = await this.#client.hgetall(this.roomKeys(roomId).meta);
     if (Object.keys(fields).length === 0) return null;
     return this.#parseRoom(roomId, fields.record, fields.max);
+  }
+
+  /** The chat list lives beside the room and expires with it (its TTL follows the room's meta key). */
+  async appendChat(roomId: string, message: ChatMessage, keep: number): Promise<void> {
+    if (keep === 0) return;
+    await this.#run(
+      scripts.appendChat,
+      [this.roomKeys(roomId).meta, this.#chatKey(roomId)],
+      [JSON.stringify(message), String(keep)],
+    );
+  }
+
+  async chatHistory(roomId: string): Promise<ChatMessage[]> {
+    if ((await this.#client.exists(this.roomKeys(roomId).meta)) === 0) return [];
+    const items = await this.#client.lrange(this.#chatKey(roomId), 0, -1);
+    return items.map((item) => parseJson(ChatMessage, item, `chat of room ${roomId}`));
+  }
+
+  #chatKey(roomId: string): string {
+    return `${this.roomKeys(roomId).meta}:chat`;
   }
 
   async setRoomAccess(roomId: string, access: RoomAccess): Promise<RoomRecord | null> {

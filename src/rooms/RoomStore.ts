@@ -1,3 +1,4 @@
+import type { ChatMessage } from '../protocol/index.ts';
 import type {
   JoinOptions,
   JoinResult,
@@ -27,6 +28,10 @@ export interface RoomStore {
   listRooms(): Promise<RoomSummary[]>;
   /** How many live rooms there are (for MAX_ROOMS). */
   countRooms(limitOfInterest?: number): Promise<number>;
+  /** Appends a room chat message, keeping the last `keep`. */
+  appendChat(roomId: string, message: ChatMessage, keep: number): Promise<void>;
+  /** The room's kept chat messages, oldest first. */
+  chatHistory(roomId: string): Promise<ChatMessage[]>;
   /** Replaces a live room's access settings; the updated record, or null when there is no such room. */
   setRoomAccess(roomId: string, access: RoomAccess): Promise<RoomRecord | null>;
 

@@ -51,6 +51,8 @@ export class Session implements SessionHandle {
   readonly remoteAddress: string;
   peerId: string | undefined;
   roomId: string | undefined;
+  /** The display name it joined with (chat messages carry it). */
+  displayName: string | undefined;
   /** Who the join token said this is; undefined while auth is off. */
   identity: Identity | undefined;
   /** The `?token=` of the WebSocket URL, kept until join-room uses it. */

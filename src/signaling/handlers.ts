@@ -9,6 +9,7 @@ import {
   type SignalingMessageType,
 } from '../protocol/index.ts';
 import type { RoomRecord } from '../rooms/RoomTypes.ts';
+import { chatHandlers } from './chatHandlers.ts';
 import { hostHandlers } from './hostHandlers.ts';
 import { iceRefreshMs, iceServersFor } from './iceServers.ts';
 import { authorizeJoin } from './joinAuth.ts';
@@ -130,6 +131,7 @@ export async function enterRoom(
   session.roomId = room.roomId;
   session.peerId = self.peerId;
   session.identity = identity;
+  session.displayName = self.displayName;
   session.resumeToken = ctx.parking.enabled ? nanoid(32) : undefined;
   session.stopJoinTimer();
   ctx.registry.add(room.roomId, self.peerId, session);
@@ -436,6 +438,7 @@ const ping: Handler<'ping'> = (_ctx, session, _msg, reply) => {
 
 export const handlers: HandlerTable = {
   ...hostHandlers,
+  ...chatHandlers,
   'join-room': joinRoom,
   'leave-room': leaveRoom,
   offer,

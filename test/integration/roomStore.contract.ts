@@ -106,6 +106,25 @@ export function describeRoomStoreContract(name: string, factory: RoomStoreFactor
         expect(await store.getRoom('missing')).toBeNull();
       });
 
+      it('keeps the last chat messages of a live room, oldest first, and drops them with it', async () => {
+        const store = await makeStore();
+        await store.createRoom(roomRecord('c1'));
+        const message = (n: number) => ({
+          messageId: `m${n}`,
+          roomId: 'c1',
+          fromPeerId: 'a',
+          displayName: 'A',
+          text: `text ${n}`,
+          sentAt: n,
+        });
+        for (let n = 1; n <= 5; n++) await store.appendChat('c1', message(n), 3);
+        expect((await store.chatHistory('c1')).map((m) => m.messageId)).toEqual(['m3', 'm4', 'm5']);
+        await store.appendChat('nowhere', message(9), 3);
+        expect(await store.chatHistory('nowhere')).toEqual([]);
+        await store.deleteRoom('c1');
+        expect(await store.chatHistory('c1')).toEqual([]);
+      });
+
       it('refuses to create a room whose id is taken, keeping the original', async () => {
         const store = await makeStore();
         const original = roomRecord('taken', { maxParticipants: 4 });
