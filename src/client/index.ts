@@ -2,7 +2,10 @@
  * OpenCall browser SDK: `OpenCallClient` joins a room over the signaling WebSocket and handles the
  * P2P mesh, the SFU and the switches between them. See OpenCallClient.ts for the API.
  */
+export type { ChatMessage } from '../protocol/index.ts';
+export { Chat } from './Chat.ts';
 export { Emitter, type EventMap, type Listener } from './Emitter.ts';
+export { HostControls, type MuteKind } from './HostControls.ts';
 export {
   isPolite,
   opensFirst,

@@ -6,6 +6,7 @@
  * #app has data-view ('loading' | 'lobby' | 'call' | 'ended'); the client is window.opencall.
  */
 import {
+  type ChatMessage,
   type ConnectionMode,
   type MediaSource,
   type MediaState,
@@ -240,6 +241,7 @@ async function join(): Promise<void> {
       mediaState: { audio: me.mediaState.audio, video: me.mediaState.video },
     });
     $('waiting-banner').hidden = true;
+    for (const message of await client.chat.history().catch(() => [])) addChatLine(message);
     me.peerId = client.peerId ?? 'local';
     me.mediaState = client.mediaState;
     setMode(client.mode);
@@ -284,6 +286,46 @@ function showEnded(title: string, text = ''): void {
 
 // ------------------------------------------------------------------ client events
 
+/** One chat line; name and text are set as text, never parsed as HTML. */
+function addChatLine(message: ChatMessage): void {
+  const line = document.createElement('li');
+  const name = document.createElement('span');
+  name.className = 'chat-name';
+  name.textContent = message.fromPeerId === client.peerId ? 'You' : message.displayName;
+  const text = document.createElement('span');
+  text.className = 'chat-text';
+  text.textContent = message.toPeerId !== undefined ? `(private) ${message.text}` : message.text;
+  line.append(name, text);
+  const log = $('chat-log');
+  log.append(line);
+  log.scrollTop = log.scrollHeight;
+}
+
+function wireChat(): void {
+  const panel = $('chat-panel');
+  const toggle = $<HTMLButtonElement>('btn-chat');
+  toggle.addEventListener('click', () => {
+    panel.hidden = !panel.hidden;
+    toggle.setAttribute('aria-pressed', String(!panel.hidden));
+    if (!panel.hidden) $<HTMLInputElement>('chat-input').focus();
+  });
+  $('chat-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const input = $<HTMLInputElement>('chat-input');
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = '';
+    client.chat
+      .send(text)
+      .then(addChatLine)
+      .catch((e: Error) => toast(e.message, 'error'));
+  });
+  client.on('chat', ({ message }) => {
+    addChatLine(message);
+    if (panel.hidden) toast(`${message.displayName}: ${message.text}`);
+  });
+}
+
 /** Host side of the waiting room: a knock card with Admit / Deny per guest. */
 function showKnock(peerId: string, name: string): void {
   const card = document.createElement('div');
@@ -310,6 +352,7 @@ function showKnock(peerId: string, name: string): void {
 }
 
 function wireClient(): void {
+  wireChat();
   client.on('knock', ({ peerId, displayName: name }) => showKnock(peerId, name));
   client.on('knock-ended', ({ peerId }) => {
     for (const card of $('knocks').querySelectorAll<HTMLElement>('.knock')) {
