@@ -9,10 +9,12 @@ import { clientPlugin } from './http/clientPlugin.ts';
 import { hardeningPlugin } from './http/hardeningPlugin.ts';
 import { healthPlugin } from './http/healthPlugin.ts';
 import { restErrorHandler, restNotFoundHandler } from './http/httpErrors.ts';
+import { metricsPlugin } from './http/metricsPlugin.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { roomsPlugin } from './http/roomsPlugin.ts';
 import { zodValidatorCompiler } from './http/zodSchemas.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { Metrics } from './metrics/Metrics.ts';
 import { createRoomStore } from './rooms/createRoomStore.ts';
 import { RoomService } from './rooms/RoomService.ts';
 import type { RoomStore } from './rooms/RoomStore.ts';
@@ -95,7 +97,17 @@ export async function buildApp(
     methods: ['GET', 'POST', 'DELETE'],
   });
   const auth = config.auth ? await TokenVerifier.create(config.auth) : undefined;
-  await app.register(fp(signalingPlugin), { config, logger, rooms, registry, media, auth });
+  const metrics = new Metrics({
+    registry,
+    media,
+    connections: () => app.signalingStats().connections,
+    pingStore: () => store.ping(),
+  });
+  registry.onBroadcast = (message) => {
+    if (message.type === 'mode-changed') metrics.modeChanged(message.mode);
+  };
+  await app.register(fp(signalingPlugin), { config, logger, rooms, registry, media, auth, metrics });
+  await app.register(metricsPlugin, { metrics, token: config.metricsToken });
   await app.register(healthPlugin, { store, media });
   await app.register(roomsPlugin, {
     config,

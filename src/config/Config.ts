@@ -83,6 +83,8 @@ export interface Config {
   serveSourceMaps: boolean;
   /** Origins a browser may open the WebSocket from, besides CLIENT_URL's and the server's own. */
   allowedOrigins: string[];
+  /** When set, GET /metrics needs it as a bearer token. */
+  metricsToken?: string;
   /** Room chat messages kept for joiners; 0 keeps none. */
   chatHistory: number;
   /** The whole request head (and a WebSocket handshake) must arrive within this. */
@@ -202,6 +204,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowedOrigins: e.ALLOWED_ORIGINS,
     httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
     chatHistory: e.CHAT_HISTORY,
+    ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),
     ...(auth ? { auth } : {}),
     ...(e.ADMIN_TOKEN ? { adminToken: e.ADMIN_TOKEN } : {}),
     ...(useRedis

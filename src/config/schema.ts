@@ -151,6 +151,7 @@ export const EnvSchema = z
     SERVE_SOURCE_MAPS: bool(defaults.SERVE_SOURCE_MAPS),
     /** Origins allowed to open the WebSocket besides CLIENT_URL's and the server's own. */
     ALLOWED_ORIGINS: list(defaults.ALLOWED_ORIGINS),
+    METRICS_TOKEN: str(),
     CHAT_HISTORY: int(defaults.CHAT_HISTORY, 0, 10_000),
     HTTP_HEADERS_TIMEOUT_MS: int(defaults.HTTP_HEADERS_TIMEOUT_MS, 100, 600_000),
   })

@@ -1,4 +1,4 @@
-import type { MediaWorkerPoolApi } from '../../workers/MediaWorkerPoolTypes.ts';
+import type { MediaWorkerPoolApi, WorkerResourceUsageEntry } from '../../workers/MediaWorkerPoolTypes.ts';
 import type { SfuConfig } from '../config/index.ts';
 import type { Logger } from '../logger.ts';
 import {
@@ -27,7 +27,7 @@ import type {
 } from './ConnectionManagerTypes.ts';
 import { ReachabilityLog } from './ReachabilityLog.ts';
 import { SfuRoom } from './SfuRoom.ts';
-import type { SfuRoomApi, SfuRoomCloseReason } from './SfuRoomTypes.ts';
+import type { SfuObjectCounts, SfuRoomApi, SfuRoomCloseReason } from './SfuRoomTypes.ts';
 
 /** How long a room whose worker died waits for a replacement before an `auto` room falls back to P2P. */
 const REBUILD_WAIT_MS = 5_000;
@@ -230,6 +230,22 @@ export class ConnectionManager implements RoomMediaController {
   /** The SFU side of a room, for tests and stats. */
   sfuRoomOf(roomId: string): SfuRoomApi | undefined {
     return this.#rooms.get(roomId)?.sfu;
+  }
+
+  sfuObjectCounts(): SfuObjectCounts {
+    const total = { transports: 0, producers: 0, consumers: 0 };
+    for (const room of this.#rooms.values()) {
+      const counts = room.sfu?.objectCounts();
+      if (!counts) continue;
+      total.transports += counts.transports;
+      total.producers += counts.producers;
+      total.consumers += counts.consumers;
+    }
+    return total;
+  }
+
+  async workerUsage(): Promise<WorkerResourceUsageEntry[]> {
+    return this.#pool ? this.#pool.getResourceUsage() : [];
   }
 
   status(): SfuStatus {

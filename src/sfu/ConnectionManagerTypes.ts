@@ -1,4 +1,9 @@
-import type { AdvertisedCandidate, PoolHealth, PoolStatus } from '../../workers/MediaWorkerPoolTypes.ts';
+import type {
+  AdvertisedCandidate,
+  PoolHealth,
+  PoolStatus,
+  WorkerResourceUsageEntry,
+} from '../../workers/MediaWorkerPoolTypes.ts';
 import type {
   ClientMessageOf,
   ConnectionMode,
@@ -12,7 +17,7 @@ import type {
 } from '../protocol/index.ts';
 import type { RoomRecord } from '../rooms/RoomTypes.ts';
 import type { ReachabilitySummary } from './ReachabilityLog.ts';
-import type { SfuRoomApi } from './SfuRoomTypes.ts';
+import type { SfuObjectCounts, SfuRoomApi } from './SfuRoomTypes.ts';
 
 /** How the SFU layer reaches peers without knowing about sockets (PeerRegistry implements it). */
 export interface RoomMessenger {
@@ -87,6 +92,9 @@ export interface RoomMediaController {
   ): Promise<ReplyBody<MediaMessageType> | undefined>;
   producersOf(roomId: string, peerId: string): ProducerInfo[];
   status(): SfuStatus;
+  /** Totals over the rooms on the SFU, and each running worker's resource usage (metrics). */
+  sfuObjectCounts(): SfuObjectCounts;
+  workerUsage(): Promise<WorkerResourceUsageEntry[]>;
   /**
    * The process is going down: from now on a worker that exits is not a crash (no rebuild, no
    * fallback, no message), so clients hear server-shutdown first. Synchronous, idempotent.

@@ -18,6 +18,7 @@ import type {
   ConsumerStatsEntry,
   IceParametersInfo,
   ProducerStatsEntry,
+  SfuObjectCounts,
   SfuRoomApi,
   SfuRoomCloseReason,
   SfuRoomEvents,
@@ -151,6 +152,16 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
       this.#logger.debug({ peerId }, 'peer joined sfu');
     }
     return this.getProducers().filter((p) => p.peerId !== peerId);
+  }
+
+  objectCounts(): SfuObjectCounts {
+    const counts = { transports: 0, producers: 0, consumers: 0 };
+    for (const peer of this.#peers.values()) {
+      counts.transports += peer.transports.size;
+      counts.producers += peer.producers.size;
+      counts.consumers += peer.consumers.size;
+    }
+    return counts;
   }
 
   async createTransport(peerId: string, direction: TransportDirection): Promise<TransportInfo> {

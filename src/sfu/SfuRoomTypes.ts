@@ -128,6 +128,8 @@ export interface SfuRoomApi extends EnhancedEventEmitter<SfuRoomEvents> {
   readonly rtpCapabilities: ms.RtpCapabilities;
   readonly closed: boolean;
   readonly peerIds: string[];
+  /** Live transports, producers and consumers of the room (metrics). */
+  objectCounts(): SfuObjectCounts;
   hasPeer(peerId: string): boolean;
   /** Registers (or re-registers) a peer; returns the other peers' producers to consume. */
   addPeer(peerId: string, rtpCapabilities: RtpCapabilities): ProducerInfo[];
@@ -169,4 +171,10 @@ export interface SfuRoomApi extends EnhancedEventEmitter<SfuRoomEvents> {
   dump(): Promise<ms.RouterDump>;
   /** Closes the router and everything on it. Idempotent. */
   close(): void;
+}
+
+export interface SfuObjectCounts {
+  transports: number;
+  producers: number;
+  consumers: number;
 }

@@ -33,6 +33,14 @@ export class PeerRegistry {
     return this.#rooms.get(roomId) ?? new Map();
   }
 
+  /** Rooms with at least one peer of this process. */
+  roomIds(): IterableIterator<string> {
+    return this.#rooms.keys();
+  }
+
+  /** Called with every broadcast (metrics count mode changes here). */
+  onBroadcast: ((message: OutgoingMessage) => void) | undefined;
+
   countIn(roomId: string): number {
     return this.#rooms.get(roomId)?.size ?? 0;
   }
@@ -52,6 +60,7 @@ export class PeerRegistry {
 
   /** Sends to every peer of the room but `exceptPeerId`, serialising once. */
   broadcast(roomId: string, message: OutgoingMessage, exceptPeerId?: string): void {
+    this.onBroadcast?.(message);
     const peers = this.#rooms.get(roomId);
     if (!peers) return;
     if (message.timestamp === undefined) message.timestamp = Date.now();

@@ -1,5 +1,6 @@
 import type { WebSocket } from 'ws';
 import type { Identity, PeerRole } from '../auth/JoinClaims.ts';
+import { countError, type WireCounters } from '../metrics/Metrics.ts';
 import { type ErrorCode, errorMessages, type OutgoingMessage } from '../protocol/index.ts';
 import type { ErrorExtra, SessionHandle } from './SessionTypes.ts';
 
@@ -23,6 +24,8 @@ export interface SessionLimits {
   abuseCloseMs: number;
   /** Incoming bytes per second (bursts of READ_BURST_S); 0: no limit. */
   readBytesPerS: number;
+  /** Where frames out and errors are counted (metrics). */
+  wire?: WireCounters;
 }
 
 /** How many seconds' worth of the byte rate a socket may send at once. */
@@ -130,9 +133,15 @@ export class Session implements SessionHandle {
       return;
     }
     this.socket.send(frame);
+    const wire = this.#limits.wire;
+    if (wire) {
+      wire.framesOut++;
+      wire.bytesOut += frame.length;
+    }
   }
 
   sendError(code: ErrorCode, error?: string, extra: ErrorExtra = {}): void {
+    countError(this.#limits.wire, code);
     this.send({
       type: 'error',
       error: error ?? errorMessages[code],

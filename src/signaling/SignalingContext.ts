@@ -1,6 +1,7 @@
 import type { TokenVerifier } from '../auth/TokenVerifier.ts';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics/Metrics.ts';
 import type { RoomService } from '../rooms/RoomService.ts';
 import type { RoomMediaController } from '../sfu/ConnectionManagerTypes.ts';
 import type { PeerParking } from './PeerParking.ts';
@@ -14,6 +15,8 @@ export interface SignalingOptions {
   readonly rooms: RoomService;
   readonly registry: PeerRegistry;
   readonly media: RoomMediaController;
+  /** Prometheus series (/metrics). */
+  readonly metrics: Metrics;
   /** Verifies join tokens; undefined while auth is off. */
   readonly auth: TokenVerifier | undefined;
 }

@@ -83,6 +83,7 @@ export async function enterRoom(
   if (ctx.waiting.isWaiting(session)) {
     throw new ProtocolError('ALREADY_IN_ROOM', 'This connection is waiting to be admitted');
   }
+  const started = performance.now();
   if (session.roomId !== undefined) {
     throw new ProtocolError(
       'ALREADY_IN_ROOM',
@@ -176,6 +177,7 @@ export async function enterRoom(
     },
     self.peerId,
   );
+  ctx.metrics.observeJoin((performance.now() - started) / 1000);
   ctx.logger.info({ roomId: room.roomId, peerId: self.peerId, sessionId: session.id }, 'peer joined');
   return replied;
 }

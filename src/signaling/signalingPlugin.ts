@@ -44,6 +44,7 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
     maxBufferedBytes: config.wsMaxBufferedBytes,
     abuseCloseMs: config.wsAbuseCloseMs,
     readBytesPerS: config.wsReadBytesPerS,
+    wire: options.metrics.wire,
   };
 
   /** A client's mistake: debug, and warn at most once a minute per connection; never a stack. */
@@ -141,6 +142,7 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
       return;
     }
     const message = decoded.message;
+    ctx.metrics.messageIn(message.type);
     session.enqueue(() => {
       try {
         const result = dispatch(session, message);
