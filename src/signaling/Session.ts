@@ -156,16 +156,22 @@ export class Session implements SessionHandle {
   admit(): RateVerdict {
     const { perSecond, burst } = this.#limits.rate;
     if (perSecond === 0) return 'ok';
-    const now = performance.now();
-    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#lastRefill) / 1000) * perSecond);
-    this.#lastRefill = now;
+    // The bucket refills lazily, when it runs short: a message within the rate reads no clock
+    // (the relay hot path) unless an excess episode is open. The price: after an idle spell a
+    // client may send up to two bursts at once; the sustained rate is exact.
+    if (this.#tokens < 1) {
+      const now = performance.now();
+      this.#tokens = Math.min(burst, this.#tokens + ((now - this.#lastRefill) / 1000) * perSecond);
+      this.#lastRefill = now;
+    }
     if (this.#tokens >= 1) {
       this.#tokens -= 1;
-      if (this.#excessSince !== undefined && now - this.#lastExcessAt > EXCESS_QUIET_MS) {
+      if (this.#excessSince !== undefined && performance.now() - this.#lastExcessAt > EXCESS_QUIET_MS) {
         this.#excessSince = undefined;
       }
       return 'ok';
     }
+    const now = performance.now();
     this.#lastExcessAt = now;
     if (this.#excessSince === undefined) {
       this.#excessSince = now;
@@ -179,17 +185,17 @@ export class Session implements SessionHandle {
    * Charges a received frame to the byte budget; returns how long to stop reading the socket (ms),
    * 0 within budget. Pausing lets TCP push back on the sender: a client streaming large frames is
    * slowed, never answered with errors, and the server never churns through more than the rate.
+   * Like the message bucket, it refills lazily, when it runs short.
    */
   chargeRead(bytes: number): number {
     const rate = this.#limits.readBytesPerS;
     if (rate === 0) return 0;
-    const now = performance.now();
-    this.#readBudget = Math.min(
-      rate * READ_BURST_S,
-      this.#readBudget + ((now - this.#lastReadRefill) / 1000) * rate,
-    );
-    this.#lastReadRefill = now;
     this.#readBudget -= bytes;
+    if (this.#readBudget >= 0) return 0;
+    const now = performance.now();
+    const refilled = this.#readBudget + bytes + ((now - this.#lastReadRefill) / 1000) * rate;
+    this.#readBudget = Math.min(rate * READ_BURST_S, refilled) - bytes;
+    this.#lastReadRefill = now;
     return this.#readBudget >= 0 ? 0 : Math.ceil((-this.#readBudget / rate) * 1000);
   }
 
