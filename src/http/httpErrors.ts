@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RestError } from '../protocol/index.ts';
+import { isStoreUnavailable } from '../rooms/storeErrors.ts';
 import { RequestValidationError } from './zodSchemas.ts';
 
 /** REST errors share one JSON shape: { error, code, statusCode, details? }. */
@@ -40,6 +41,12 @@ function invalidRequest(err: RequestValidationError): RestError {
  */
 export function restErrorHandler(err: HttpError, request: FastifyRequest, reply: FastifyReply) {
   if (err instanceof RequestValidationError) return reply.code(400).send(invalidRequest(err));
+  if (isStoreUnavailable(err)) {
+    request.log.warn({ err: err.message }, 'store unavailable');
+    return reply
+      .code(503)
+      .send(restError(503, 'STORE_UNAVAILABLE', 'The room store cannot be reached; try again shortly'));
+  }
   const status = err.statusCode ?? 500;
   if (status >= 500) {
     const issues = err instanceof ResponseSerializationError ? err.cause.issues : undefined;

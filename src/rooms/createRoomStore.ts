@@ -9,8 +9,8 @@ import type { RoomStore } from './RoomStore.ts';
 const ERROR_LOG_INTERVAL_MS = 30_000;
 
 /**
- * The ioredis options OpenCall uses. Commands issued while Redis is down fail after one reconnection
- * attempt instead of queueing forever, so requests and /ready fail fast; reconnection itself never
+ * The ioredis options OpenCall uses. Commands issued while Redis is down fail within a second
+ * (commandTimeout) instead of queueing, so requests and /ready fail fast; reconnection itself never
  * gives up, backing off to one attempt every 5 s.
  */
 export function redisClientOptions(): RedisOptions {
@@ -19,6 +19,9 @@ export function redisClientOptions(): RedisOptions {
     connectionName: 'opencall',
     connectTimeout: 5_000,
     maxRetriesPerRequest: 1,
+    // Every command answers or fails within a second: a Redis outage is STORE_UNAVAILABLE at once,
+    // not an INTERNAL after the reconnection backoff.
+    commandTimeout: 1_000,
     enableReadyCheck: true,
     retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 5_000),
   };

@@ -11,6 +11,7 @@ import {
   type RequestId,
   type SignalingMessageType,
 } from '../protocol/index.ts';
+import { isStoreUnavailable } from '../rooms/storeErrors.ts';
 import type { MediaMessage } from '../sfu/ConnectionManagerTypes.ts';
 import {
   detachSession,
@@ -199,6 +200,14 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
     const extra = { requestId: message.requestId, relatedType: message.type };
     if (err instanceof ProtocolError) {
       session.sendError(err.code, err.message, { ...extra, details: err.details });
+      return;
+    }
+    if (isStoreUnavailable(err)) {
+      log.warn(
+        { err: err instanceof Error ? err.message : String(err), type: message.type },
+        'store unavailable',
+      );
+      session.sendError('STORE_UNAVAILABLE', undefined, extra);
       return;
     }
     log.error({ err, type: message.type, sessionId: session.id }, 'handler failed');
