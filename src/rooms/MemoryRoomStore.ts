@@ -60,6 +60,10 @@ export class MemoryRoomStore implements RoomStore {
     return true;
   }
 
+  onRestored(_listener: () => void): void {
+    // Memory is never lost while the process lives.
+  }
+
   async appendChat(roomId: string, message: ChatMessage, keep: number): Promise<void> {
     const room = this.#live(roomId, Date.now());
     if (!room || keep === 0) return;

@@ -297,6 +297,21 @@ export class RedisRoomStore implements RoomStore {
     return this.#parseRoom(roomId, fields.record, fields.max);
   }
 
+  onRestored(listener: () => void): void {
+    let lost = false;
+    this.#client.on('end', () => {
+      lost = true;
+    });
+    this.#client.on('close', () => {
+      lost = true;
+    });
+    this.#client.on('ready', () => {
+      if (!lost) return;
+      lost = false;
+      listener();
+    });
+  }
+
   /** The chat list lives beside the room and expires with it (its TTL follows the room's meta key). */
   async appendChat(roomId: string, message: ChatMessage, keep: number): Promise<void> {
     if (keep === 0) return;

@@ -41,6 +41,8 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
   readonly #config: Readonly<Config>;
   readonly #logger: Logger;
   #roomCount = 0;
+  /** The records of rooms this process has peers in, to re-create them when Redis comes back empty. */
+  readonly #known = new Map<string, RoomRecord>();
   #roomCountAt = Number.NEGATIVE_INFINITY;
 
   constructor(store: RoomStore, config: Readonly<Config>, logger: Logger) {
@@ -116,11 +118,45 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
             : `Peer ${self.peerId} is already connected to room ${request.roomId}`;
       throw new ProtocolError(result.code, message);
     }
+    this.#known.set(request.roomId, result.room);
     if (result.created) {
       this.#roomCount++;
       this.#logger.info({ roomId: request.roomId }, 'room auto-created');
     }
     return { room: result.room, self, others: result.peers };
+  }
+
+  /**
+   * Puts these peers (this process's live ones) back into the store, re-creating their rooms from
+   * the records it knows: after Redis came back empty, counts, peer lists and REST are right again
+   * without any client reconnecting. Peers and rooms still there are left as they are.
+   */
+  async reconcile(
+    peers: ReadonlyArray<{ roomId: string; record: PeerRecord }>,
+  ): Promise<{ rooms: number; peers: number }> {
+    let rooms = 0;
+    let restored = 0;
+    for (const roomId of new Set(peers.map((p) => p.roomId))) {
+      const record = this.#known.get(roomId);
+      if (record && (await this.store.createRoom(record))) rooms++;
+    }
+    for (const { roomId, record } of peers) {
+      const result = await this.store.join(roomId, record, { peerTtlMs: this.peerTtlMs });
+      if (result.ok) restored++;
+    }
+    if (rooms > 0 || restored > 0)
+      this.#logger.warn({ rooms, peers: restored }, 'store reconciled after it came back');
+    return { rooms, peers: restored };
+  }
+
+  /** A room record changed (host settings): a reconcile re-creates it as it is now. */
+  remember(record: RoomRecord): void {
+    if (this.#known.has(record.roomId)) this.#known.set(record.roomId, record);
+  }
+
+  /** This process has no peer left in the room: its record need not be kept for a reconcile. */
+  forget(roomId: string): void {
+    this.#known.delete(roomId);
   }
 
   leave(roomId: string, peerId: string): Promise<boolean> {
@@ -129,6 +165,7 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
 
   async deleteRoom(roomId: string): Promise<boolean> {
     const deleted = await this.store.deleteRoom(roomId);
+    this.#known.delete(roomId);
     if (deleted) {
       this.#logger.info({ roomId }, 'room deleted');
       this.emit('roomdeleted', roomId);

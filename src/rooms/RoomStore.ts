@@ -28,6 +28,11 @@ export interface RoomStore {
   listRooms(): Promise<RoomSummary[]>;
   /** How many live rooms there are (for MAX_ROOMS). */
   countRooms(limitOfInterest?: number): Promise<number>;
+  /**
+   * Calls `listener` whenever the store is reachable again after it was lost (Redis back, maybe
+   * empty): the server then re-registers what it holds (reconcile). The memory store never loses it.
+   */
+  onRestored(listener: () => void): void;
   /** Appends a room chat message, keeping the last `keep`. */
   appendChat(roomId: string, message: ChatMessage, keep: number): Promise<void>;
   /** The room's kept chat messages, oldest first. */

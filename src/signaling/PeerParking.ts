@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Identity } from '../auth/JoinClaims.ts';
 import type { ErrorCode, OutgoingMessage } from '../protocol/index.ts';
+import type { PeerRecord } from '../rooms/RoomTypes.ts';
 import type { ErrorExtra, SessionHandle } from './SessionTypes.ts';
 
 /** What a parked peer may hold for its return; more, and it is let go (it rejoins as new). */
@@ -18,6 +19,8 @@ export class ParkedPeer implements SessionHandle {
   readonly peerId: string;
   readonly identity: Identity | undefined;
   readonly resumeToken: string;
+  /** Its stored membership, for a reconcile while it is away. */
+  readonly peerRecord: PeerRecord | undefined;
   readonly isOpen = true;
   readonly #queue: string[] = [];
   #queuedBytes = 0;
@@ -26,7 +29,14 @@ export class ParkedPeer implements SessionHandle {
   timer: NodeJS.Timeout | undefined;
 
   constructor(
-    from: { id: string; roomId: string; peerId: string; identity: Identity | undefined; resumeToken: string },
+    from: {
+      id: string;
+      roomId: string;
+      peerId: string;
+      identity: Identity | undefined;
+      resumeToken: string;
+      peerRecord?: PeerRecord | undefined;
+    },
     onOverflow: (peer: ParkedPeer) => void,
   ) {
     this.id = from.id;
@@ -34,6 +44,7 @@ export class ParkedPeer implements SessionHandle {
     this.peerId = from.peerId;
     this.identity = from.identity;
     this.resumeToken = from.resumeToken;
+    this.peerRecord = from.peerRecord;
     this.#onOverflow = onOverflow;
   }
 

@@ -2,6 +2,7 @@ import type { WebSocket } from 'ws';
 import type { Identity, PeerRole } from '../auth/JoinClaims.ts';
 import { countError, type WireCounters } from '../metrics/Metrics.ts';
 import { type ErrorCode, errorMessages, type OutgoingMessage } from '../protocol/index.ts';
+import type { PeerRecord } from '../rooms/RoomTypes.ts';
 import type { ErrorExtra, SessionHandle } from './SessionTypes.ts';
 
 /** WebSocket close codes we use. */
@@ -54,6 +55,8 @@ export class Session implements SessionHandle {
   readonly remoteAddress: string;
   peerId: string | undefined;
   roomId: string | undefined;
+  /** Its stored membership as last written (a reconcile writes it again). */
+  peerRecord: PeerRecord | undefined;
   /** The display name it joined with (chat messages carry it). */
   displayName: string | undefined;
   /** Who the join token said this is; undefined while auth is off. */

@@ -8,7 +8,7 @@ import {
   type ReplyTypeOf,
   type SignalingMessageType,
 } from '../protocol/index.ts';
-import type { RoomRecord } from '../rooms/RoomTypes.ts';
+import type { PeerRecord, RoomRecord } from '../rooms/RoomTypes.ts';
 import { chatHandlers } from './chatHandlers.ts';
 import { hostHandlers } from './hostHandlers.ts';
 import { iceRefreshMs, iceServersFor } from './iceServers.ts';
@@ -133,6 +133,7 @@ export async function enterRoom(
   session.peerId = self.peerId;
   session.identity = identity;
   session.displayName = self.displayName;
+  session.peerRecord = self;
   session.resumeToken = ctx.parking.enabled ? nanoid(32) : undefined;
   session.stopJoinTimer();
   ctx.registry.add(room.roomId, self.peerId, session);
@@ -222,11 +223,18 @@ async function resume(
   resumeToken: string,
   reply: ReplyFn<'join-room'>,
 ): Promise<Replied | undefined> {
-  let taken: { peerId: string; identity: Identity | undefined; frames: string[] } | undefined;
+  let taken:
+    | { peerId: string; identity: Identity | undefined; frames: string[]; peerRecord: PeerRecord | undefined }
+    | undefined;
   const parked = ctx.parking.claim(resumeToken, msg.roomId);
   if (parked) {
     ctx.registry.remove(parked.roomId, parked.peerId, parked);
-    taken = { peerId: parked.peerId, identity: parked.identity, frames: parked.drain() };
+    taken = {
+      peerId: parked.peerId,
+      identity: parked.identity,
+      frames: parked.drain(),
+      peerRecord: parked.peerRecord,
+    };
   } else if (msg.peerId !== undefined) {
     const live = ctx.registry.get(msg.roomId, msg.peerId);
     if (
@@ -238,7 +246,7 @@ async function resume(
       live.roomId = undefined;
       live.peerId = undefined;
       live.close(CloseCode.NORMAL, 'Resumed on another connection');
-      taken = { peerId: msg.peerId, identity: live.identity, frames: [] };
+      taken = { peerId: msg.peerId, identity: live.identity, frames: [], peerRecord: live.peerRecord };
     }
   }
   if (!taken) return undefined;
@@ -256,6 +264,8 @@ async function resume(
   session.roomId = roomId;
   session.peerId = peerId;
   session.identity = taken.identity;
+  session.peerRecord = taken.peerRecord;
+  session.displayName = taken.peerRecord?.displayName;
   session.resumeToken = nanoid(32);
   session.stopJoinTimer();
   ctx.registry.add(roomId, peerId, session);
@@ -355,6 +365,7 @@ async function leaveRoomOf(
   }
   ctx.registry.broadcast(roomId, { type: 'peer-left', roomId, peerId });
   ctx.media.peerLeft(roomId, peerId, ctx.registry.countIn(roomId));
+  if (ctx.registry.countIn(roomId) === 0) ctx.rooms.forget(roomId);
   ctx.logger.info({ roomId, peerId, sessionId, why }, 'peer left');
 }
 
@@ -427,6 +438,7 @@ const mediaStateChanged: Handler<'media-state-changed'> = async (ctx, session, m
   }
   const stored = await ctx.rooms.store.updateMediaState(roomId, peerId, msg.mediaState);
   if (!stored) throw new ProtocolError('PEER_NOT_FOUND', 'Your membership expired; join again');
+  if (session.peerRecord) session.peerRecord = { ...session.peerRecord, mediaState: msg.mediaState };
   const body = { type: 'media-state-changed', roomId, peerId, mediaState: msg.mediaState } as const;
   ctx.registry.broadcast(roomId, { ...body }, peerId);
   // The sender gets the same message as its acknowledgement; without a requestId it needs none.

@@ -47,6 +47,7 @@ async function changeAccess(
   const { room, peerId } = await hostRoom(ctx, session);
   const updated = await ctx.rooms.store.setRoomAccess(room.roomId, change(room.access ?? OPEN_ACCESS));
   if (!updated) throw new ProtocolError('NOT_IN_ROOM', 'The room is gone');
+  ctx.rooms.remember(updated);
   const view = accessView(room.roomId, updated.access);
   ctx.registry.broadcast(room.roomId, { ...view }, peerId);
   ctx.logger.info(

@@ -11,6 +11,7 @@ import {
   type RequestId,
   type SignalingMessageType,
 } from '../protocol/index.ts';
+import type { PeerRecord } from '../rooms/RoomTypes.ts';
 import { isStoreUnavailable } from '../rooms/storeErrors.ts';
 import type { MediaMessage } from '../sfu/ConnectionManagerTypes.ts';
 import {
@@ -300,6 +301,19 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
     ctx.media.roomClosed(roomId);
   };
   ctx.rooms.on('roomdeleted', onRoomDeleted);
+
+  // Redis came back (maybe empty, after a crash): write back the peers this process holds.
+  ctx.rooms.store.onRestored(() => {
+    const peers: Array<{ roomId: string; record: PeerRecord }> = [];
+    for (const session of sessions) {
+      if (session.roomId !== undefined && session.peerRecord)
+        peers.push({ roomId: session.roomId, record: session.peerRecord });
+    }
+    for (const parked of parking.peers()) {
+      if (parked.peerRecord) peers.push({ roomId: parked.roomId, record: parked.peerRecord });
+    }
+    ctx.rooms.reconcile(peers).catch((err) => log.error({ err }, 'reconcile failed'));
+  });
   app.addHook('onClose', async () => {
     clearInterval(heartbeat);
     parking.releaseAll();

@@ -80,7 +80,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-function spawnRedis(port: number): Promise<RedisServerHandle> {
+/** A fresh, empty redis-server on a given port (a restart after a crash, in outage tests). */
+export function spawnRedis(port: number): Promise<RedisServerHandle> {
   const child = spawn(
     'redis-server',
     [

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startRedisServer } from '../helpers/redisServer.ts';
+import { spawnRedis, startRedisServer } from '../helpers/redisServer.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { TestClient } from '../helpers/wsClient.ts';
 
@@ -50,5 +50,48 @@ describe('a Redis outage', () => {
     const rest = await fetch(`${server.url}/api/rooms/outage`);
     expect(rest.status).toBe(503);
     expect(await rest.json()).toMatchObject({ code: 'STORE_UNAVAILABLE' });
+  });
+});
+
+describe('Redis back empty after a crash', () => {
+  it('gets the live peers and their rooms back without any client reconnecting', async () => {
+    const redis = await startRedisServer();
+    server = await startServer({ REDIS_URL: redis.url });
+    const [a, b] = [await TestClient.connect(server.wsUrl), await TestClient.connect(server.wsUrl)];
+    clients.push(a, b);
+    await a.join('phoenix', 'a');
+    await b.join('phoenix', 'b');
+    await redis.stop();
+    const restarted = await spawnRedis(redis.port);
+    try {
+      // ioredis reconnects on its own backoff; then the server writes back what it holds.
+      await expect
+        .poll(
+          async () => {
+            const res = await fetch(`${server.url}/api/rooms/phoenix`);
+            if (res.status !== 200) return [];
+            const body = (await res.json()) as { peers: Array<{ peerId: string }> };
+            return body.peers.map((p) => p.peerId).sort();
+          },
+          { timeout: 15_000, interval: 200 },
+        )
+        .toEqual(['a', 'b']);
+      // The store is right again: media state updates work, and a newcomer sees both peers.
+      expect(
+        await a.request({
+          type: 'media-state-changed',
+          mediaState: { audio: true, video: false, screen: false },
+        }),
+      ).toMatchObject({ type: 'media-state-changed' });
+      const c = await TestClient.connect(server.wsUrl);
+      clients.push(c);
+      const joined = await c.join('phoenix', 'c');
+      expect(joined.peers.map((p) => p.peerId).sort()).toEqual(['a', 'b']);
+      expect(await a.next('peer-joined', (m) => m.peerId === 'c')).toBeTruthy();
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.close()));
+      await server.close();
+      await restarted.stop();
+    }
   });
 });
