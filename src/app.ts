@@ -76,6 +76,15 @@ export async function buildApp(
 
   const store = deps.store ?? (await createRoomStore(config, logger));
   const rooms = new RoomService(store, config, logger);
+  if (store.kind === 'redis') {
+    // Redis down at start-up is /ready's business, not a reason not to start.
+    await rooms.removeLeftovers().catch((err: unknown) => {
+      logger.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        'could not check for leftover peers',
+      );
+    });
+  }
   const registry = new PeerRegistry();
   const media = deps.media ?? (await createMediaController(config, registry, logger));
   app.decorate('rooms', rooms);

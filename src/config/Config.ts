@@ -1,4 +1,5 @@
-import { cpus } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { cpus, hostname } from 'node:os';
 import type { IceServer } from '../protocol/index.ts';
 import { type Env, EnvSchema } from './schema.ts';
 
@@ -83,6 +84,12 @@ export interface Config {
   serveSourceMaps: boolean;
   /** Origins a browser may open the WebSocket from, besides CLIENT_URL's and the server's own. */
   allowedOrigins: string[];
+  /**
+   * This server in the shared store: every peer it holds is stamped with it, and at start-up it
+   * removes the peers a previous life of the same node left behind. Default `<hostname>:<PORT>`
+   * (stable across restarts on one machine), or random with PORT=0.
+   */
+  nodeId: string;
   /** When set, GET /metrics needs it as a bearer token. */
   metricsToken?: string;
   /** Room chat messages kept for joiners; 0 keeps none. */
@@ -204,6 +211,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowedOrigins: e.ALLOWED_ORIGINS,
     httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
     chatHistory: e.CHAT_HISTORY,
+    nodeId: e.NODE_ID ?? (e.PORT === 0 ? `node-${randomUUID().slice(0, 8)}` : `${hostname()}:${e.PORT}`),
     ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),
     ...(auth ? { auth } : {}),
     ...(e.ADMIN_TOKEN ? { adminToken: e.ADMIN_TOKEN } : {}),

@@ -152,6 +152,14 @@ export const EnvSchema = z
     /** Origins allowed to open the WebSocket besides CLIENT_URL's and the server's own. */
     ALLOWED_ORIGINS: list(defaults.ALLOWED_ORIGINS),
     METRICS_TOKEN: str(),
+    /** This server's identity in the shared store; see Config.nodeId for the default. */
+    NODE_ID: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 letters, digits or . _ : -')
+        .optional(),
+    ),
     CHAT_HISTORY: int(defaults.CHAT_HISTORY, 0, 10_000),
     HTTP_HEADERS_TIMEOUT_MS: int(defaults.HTTP_HEADERS_TIMEOUT_MS, 100, 600_000),
   })

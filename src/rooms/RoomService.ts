@@ -50,7 +50,7 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
     this.store = store;
     this.#config = config;
     this.#logger = logger.child({ component: 'RoomService' });
-    this.serverId = nanoid(8);
+    this.serverId = config.nodeId;
   }
 
   /** Peers live three heartbeat intervals without a refresh: two missed pongs plus slack. */
@@ -152,6 +152,23 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
   /** A room record changed (host settings): a reconcile re-creates it as it is now. */
   remember(record: RoomRecord): void {
     if (this.#known.has(record.roomId)) this.#known.set(record.roomId, record);
+  }
+
+  /**
+   * At start-up: removes the peers a previous life of this node left in the store (a crash leaves
+   * them until their TTL), so their clients can rejoin at once. Only peers stamped with this node's
+   * id are touched: what other nodes hold is theirs.
+   */
+  async removeLeftovers(): Promise<number> {
+    let removed = 0;
+    for (const { room } of await this.store.listRooms()) {
+      for (const peer of await this.store.getPeers(room.roomId)) {
+        if (peer.serverId === this.serverId && (await this.store.leave(room.roomId, peer.peerId))) removed++;
+      }
+    }
+    if (removed > 0)
+      this.#logger.warn({ removed, nodeId: this.serverId }, 'removed peers left by a previous run');
+    return removed;
   }
 
   /** This process has no peer left in the room: its record need not be kept for a reconcile. */

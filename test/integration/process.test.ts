@@ -172,3 +172,37 @@ describe('the server process', () => {
     }
   });
 });
+
+describe('a node restarted after a crash', () => {
+  it('removes its own leftover peers at start-up (no DUPLICATE_PEER lock-out), and no one else’s', async () => {
+    const { startRedisServer } = await import('../helpers/redisServer.ts');
+    const redis = await startRedisServer();
+    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `crash${Date.now()}:` };
+    const other = startProcess({ ...env, NODE_ID: 'node-b' });
+    let first = startProcess({ ...env, NODE_ID: 'node-a' });
+    try {
+      const baseB = await other.listening;
+      const b = await TestClient.connect(`${baseB.replace('http', 'ws')}/ws`);
+      await b.join('crash', 'on-b');
+      const baseA = await first.listening;
+      const a = await TestClient.connect(`${baseA.replace('http', 'ws')}/ws`);
+      await a.join('crash', 'p1');
+      first.child.kill('SIGKILL');
+      await first.exited;
+      await a.closed;
+      first = startProcess({ ...env, NODE_ID: 'node-a' });
+      const again = await TestClient.connect(`${(await first.listening).replace('http', 'ws')}/ws`);
+      // Without the start-up clean-up, p1's record would lock it out until its TTL.
+      expect(await again.join('crash', 'p1')).toMatchObject({ type: 'room-joined', peerId: 'p1' });
+      const info = await fetch(`${baseB}/api/rooms/crash`);
+      const peers = ((await info.json()) as { peers: Array<{ peerId: string }> }).peers.map((p) => p.peerId);
+      expect(peers.sort()).toEqual(['on-b', 'p1']);
+      await again.close();
+      await b.close();
+    } finally {
+      stop(first.child);
+      stop(other.child);
+      await redis.stop();
+    }
+  });
+});
