@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import fp from 'fastify-plugin';
 import { serializerCompiler } from 'fastify-type-provider-zod';
 import { TokenVerifier } from './auth/TokenVerifier.ts';
+import { ClusterBus } from './cluster/ClusterBus.ts';
 import type { Config } from './config/index.ts';
 import { clientPlugin } from './http/clientPlugin.ts';
 import { hardeningPlugin } from './http/hardeningPlugin.ts';
@@ -15,7 +16,7 @@ import { roomsPlugin } from './http/roomsPlugin.ts';
 import { zodValidatorCompiler } from './http/zodSchemas.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics/Metrics.ts';
-import { createRoomStore } from './rooms/createRoomStore.ts';
+import { createRedisClient, createRoomStore } from './rooms/createRoomStore.ts';
 import { RoomService } from './rooms/RoomService.ts';
 import type { RoomStore } from './rooms/RoomStore.ts';
 import type { RoomMediaController } from './sfu/ConnectionManagerTypes.ts';
@@ -86,6 +87,24 @@ export async function buildApp(
     });
   }
   const registry = new PeerRegistry();
+  // Several nodes on one Redis form a cluster: relays and broadcasts reach peers on other nodes.
+  const cluster =
+    store.kind === 'redis' && config.redis && !deps.store
+      ? new ClusterBus({
+          nodeId: config.nodeId,
+          pub: createRedisClient(config.redis, logger, 'opencall-cluster'),
+          sub: createRedisClient(config.redis, logger, 'opencall-cluster-sub'),
+          keyPrefix: config.redis.keyPrefix,
+          heartbeatMs: config.nodeHeartbeatMs,
+          logger,
+          knownNodes: () => registry.remoteNodes(),
+          observe: {
+            redisLatency: (s) => metrics.redisLatency(s),
+            pubsubLag: (s) => metrics.pubsubLag(s),
+          },
+        })
+      : undefined;
+  registry.cluster = cluster;
   const media = deps.media ?? (await createMediaController(config, registry, logger));
   app.decorate('rooms', rooms);
   app.decorate('media', media);
@@ -115,7 +134,16 @@ export async function buildApp(
   registry.onBroadcast = (message) => {
     if (message.type === 'mode-changed') metrics.modeChanged(message.mode);
   };
-  await app.register(fp(signalingPlugin), { config, logger, rooms, registry, media, auth, metrics });
+  await app.register(fp(signalingPlugin), {
+    config,
+    logger,
+    rooms,
+    registry,
+    media,
+    auth,
+    metrics,
+    cluster,
+  });
   await app.register(metricsPlugin, { metrics, token: config.metricsToken });
   await app.register(healthPlugin, { store, media });
   await app.register(roomsPlugin, {
@@ -128,6 +156,7 @@ export async function buildApp(
   await app.register(clientPlugin);
 
   app.addHook('onClose', async () => {
+    await cluster?.close();
     await media.close();
     await store.close();
   });

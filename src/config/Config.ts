@@ -90,6 +90,8 @@ export interface Config {
    * (stable across restarts on one machine), or random with PORT=0.
    */
   nodeId: string;
+  /** Cluster (Redis only): a node heartbeats this often; 3 missed beats and it is declared dead. */
+  nodeHeartbeatMs: number;
   /** When set, GET /metrics needs it as a bearer token. */
   metricsToken?: string;
   /** Room chat messages kept for joiners; 0 keeps none. */
@@ -211,6 +213,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowedOrigins: e.ALLOWED_ORIGINS,
     httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
     chatHistory: e.CHAT_HISTORY,
+    nodeHeartbeatMs: e.NODE_HEARTBEAT_MS,
     nodeId: e.NODE_ID ?? (e.PORT === 0 ? `node-${randomUUID().slice(0, 8)}` : `${hostname()}:${e.PORT}`),
     ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),
     ...(auth ? { auth } : {}),

@@ -139,6 +139,7 @@ export const EnvSchema = z
     AUTH_JWKS_URL: url(/^https?:\/\/.+/, 'http:// or https://'),
     AUTH_AUDIENCE: str(),
     RESUME_WINDOW_MS: int(defaults.RESUME_WINDOW_MS, 0, 600_000),
+    NODE_HEARTBEAT_MS: int(defaults.NODE_HEARTBEAT_MS, 100, 600_000),
     WS_MAX_BUFFERED_BYTES: int(defaults.WS_MAX_BUFFERED_BYTES, 64 * 1024, 1024 * 1024 * 1024),
     WS_READ_BYTES_PER_S: int(defaults.WS_READ_BYTES_PER_S, 0, 1024 * 1024 * 1024),
     WS_ABUSE_CLOSE_MS: int(defaults.WS_ABUSE_CLOSE_MS, 0, 3_600_000),

@@ -28,6 +28,8 @@ export class Metrics {
   readonly #messagesIn = new Map<string, number>();
   readonly #modeChanges = new Map<string, number>();
   readonly #join: Histogram;
+  readonly #redis: Histogram;
+  readonly #pubsubLag: Histogram;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -81,6 +83,18 @@ export class Metrics {
       buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
+    this.#redis = new Histogram({
+      name: 'opencall_redis_command_seconds',
+      help: 'Round trip of the node heartbeat command to Redis (cluster mode)',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    this.#pubsubLag = new Histogram({
+      name: 'opencall_pubsub_lag_seconds',
+      help: 'Publish to delivery of the node’s own cluster ping over Redis pub/sub (cluster mode)',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
     new Gauge({
       name: 'opencall_ws_connections',
       help: 'Open WebSocket connections of this node',
@@ -96,7 +110,9 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        for (const roomId of sources.registry.roomIds()) this.inc({ mode: sources.media.modeOf(roomId) });
+        for (const roomId of sources.registry.roomIds()) {
+          if (sources.registry.localCountIn(roomId) > 0) this.inc({ mode: sources.media.modeOf(roomId) });
+        }
       },
     });
     new Gauge({
@@ -107,7 +123,7 @@ export class Metrics {
       collect() {
         this.reset();
         for (const roomId of sources.registry.roomIds()) {
-          this.inc({ mode: sources.media.modeOf(roomId) }, sources.registry.countIn(roomId));
+          this.inc({ mode: sources.media.modeOf(roomId) }, sources.registry.localCountIn(roomId));
         }
       },
     });
@@ -184,6 +200,14 @@ export class Metrics {
 
   observeJoin(seconds: number): void {
     this.#join.observe(seconds);
+  }
+
+  redisLatency(seconds: number): void {
+    this.#redis.observe(seconds);
+  }
+
+  pubsubLag(seconds: number): void {
+    this.#pubsubLag.observe(seconds);
   }
 }
 

@@ -134,11 +134,32 @@ export class MemoryRoomStore implements RoomStore {
     return { ok: true, room: structuredClone(room.record), created, peers };
   }
 
-  async leave(roomId: string, peerId: string): Promise<boolean> {
+  async leave(roomId: string, peerId: string, onlyOnServer?: string): Promise<boolean> {
     const now = Date.now();
     const room = this.#live(roomId, now);
-    if (!room?.peers.delete(peerId)) return false;
+    const peer = room?.peers.get(peerId);
+    if (!room || !peer) return false;
+    if (onlyOnServer !== undefined && peer.record.serverId !== onlyOnServer) return false;
+    room.peers.delete(peerId);
     if (room.peers.size === 0) room.emptySince = now;
+    return true;
+  }
+
+  async movePeer(
+    roomId: string,
+    peerId: string,
+    move: { fromServerId: string; toServerId: string; resumeHash: string | undefined; peerTtlMs: number },
+  ): Promise<boolean> {
+    const now = Date.now();
+    const peer = this.#live(roomId, now)?.peers.get(peerId);
+    if (!peer || peer.record.serverId !== move.fromServerId) return false;
+    const { resumeHash: _old, ...rest } = peer.record;
+    peer.record = {
+      ...rest,
+      serverId: move.toServerId,
+      ...(move.resumeHash !== undefined ? { resumeHash: move.resumeHash } : {}),
+    };
+    peer.expiresAt = now + move.peerTtlMs;
     return true;
   }
 

@@ -141,13 +141,33 @@ touch()
 return result
 `;
 
-/** ARGV 4 peerId. */
+/** ARGV 4 peerId, 5 the server that must hold it, or ''. */
 const LEAVE = `
 if not prune() then return 0 end
+if ARGV[5] ~= '' then
+  local json = redis.call('HGET', peers, ARGV[4])
+  if not json or cjson.decode(json).serverId ~= ARGV[5] then return 0 end
+end
 if redis.call('ZREM', exp, ARGV[4]) == 0 then return 0 end
 redis.call('HDEL', peers, ARGV[4])
 redis.call('HDEL', media, ARGV[4])
 redis.call('ZREM', order, ARGV[4])
+touch()
+return 1
+`;
+
+/** ARGV 4 peerId, 5 from serverId, 6 to serverId, 7 resumeHash or '', 8 expiresAt. */
+const MOVE = `
+if not prune() then return 0 end
+if not redis.call('ZSCORE', exp, ARGV[4]) then return 0 end
+local json = redis.call('HGET', peers, ARGV[4])
+if not json then return 0 end
+local peer = cjson.decode(json)
+if peer.serverId ~= ARGV[5] then return 0 end
+peer.serverId = ARGV[6]
+if ARGV[7] ~= '' then peer.resumeHash = ARGV[7] end
+redis.call('HSET', peers, ARGV[4], cjson.encode(peer))
+redis.call('ZADD', exp, 'XX', ARGV[8], ARGV[4])
 touch()
 return 1
 `;
@@ -209,6 +229,7 @@ const scripts = {
   join: new LuaScript(PRELUDE + JOIN),
   leave: new LuaScript(PRELUDE + LEAVE),
   getPeers: new LuaScript(PRELUDE + GET_PEERS),
+  move: new LuaScript(PRELUDE + MOVE),
   updateMedia: new LuaScript(PRELUDE + UPDATE_MEDIA),
   refresh: new LuaScript(PRELUDE + REFRESH),
   delete: new LuaScript(PRELUDE + DELETE),
@@ -441,8 +462,24 @@ export class RedisRoomStore implements RoomStore {
     };
   }
 
-  async leave(roomId: string, peerId: string): Promise<boolean> {
-    return (await this.#runRoom(scripts.leave, roomId, [peerId])) === 1;
+  async leave(roomId: string, peerId: string, onlyOnServer?: string): Promise<boolean> {
+    return (await this.#runRoom(scripts.leave, roomId, [peerId, onlyOnServer ?? ''])) === 1;
+  }
+
+  async movePeer(
+    roomId: string,
+    peerId: string,
+    move: { fromServerId: string; toServerId: string; resumeHash: string | undefined; peerTtlMs: number },
+  ): Promise<boolean> {
+    checkTtl(move.peerTtlMs);
+    const now = Date.now();
+    const moved = await this.#runRoom(
+      scripts.move,
+      roomId,
+      [peerId, move.fromServerId, move.toServerId, move.resumeHash ?? '', String(now + move.peerTtlMs)],
+      now,
+    );
+    return moved === 1;
   }
 
   async getPeers(roomId: string): Promise<PeerRecord[]> {

@@ -22,6 +22,8 @@ export interface JoinRequest {
   peerId?: string;
   displayName: string;
   mediaState: MediaState;
+  /** SHA-256 of the peer's resumeToken, stored so any node of a cluster can check a resume. */
+  resumeHash?: string | undefined;
 }
 
 export interface Joined {
@@ -97,6 +99,7 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
       mediaState: request.mediaState,
       joinedAt: new Date().toISOString(),
       serverId: this.serverId,
+      ...(request.resumeHash !== undefined ? { resumeHash: request.resumeHash } : {}),
     };
     const mayCreate = this.#config.autoCreateRooms && (await this.#roomFits());
     const result = await this.store.join(request.roomId, self, {
@@ -160,14 +163,26 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
    * id are touched: what other nodes hold is theirs.
    */
   async removeLeftovers(): Promise<number> {
+    const removed = await this.removePeersOf(this.serverId);
+    if (removed > 0)
+      this.#logger.warn({ removed, nodeId: this.serverId }, 'removed peers left by a previous run');
+    return removed;
+  }
+
+  /**
+   * Removes the stored peers held by `nodeId` (this node at start-up, or a dead node). Each removal
+   * is conditional on the peer still being held there, and rooms are never deleted: other nodes'
+   * peers and rooms stay as they are (a room left empty expires by its own TTL).
+   */
+  async removePeersOf(nodeId: string): Promise<number> {
     let removed = 0;
     for (const { room } of await this.store.listRooms()) {
       for (const peer of await this.store.getPeers(room.roomId)) {
-        if (peer.serverId === this.serverId && (await this.store.leave(room.roomId, peer.peerId))) removed++;
+        if (peer.serverId === nodeId && (await this.store.leave(room.roomId, peer.peerId, nodeId))) removed++;
       }
     }
-    if (removed > 0)
-      this.#logger.warn({ removed, nodeId: this.serverId }, 'removed peers left by a previous run');
+    if (removed > 0 && nodeId !== this.serverId)
+      this.#logger.warn({ removed, deadNode: nodeId }, 'removed the peers of a dead node');
     return removed;
   }
 

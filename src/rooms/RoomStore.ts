@@ -45,8 +45,21 @@ export interface RoomStore {
    * never exceed maxParticipants. On success returns the peers that were already there.
    */
   join(roomId: string, peer: PeerRecord, options: JoinOptions): Promise<JoinResult>;
-  /** Removes a peer; false when it was not there. A room left empty starts its empty TTL. */
-  leave(roomId: string, peerId: string): Promise<boolean>;
+  /**
+   * Removes a peer; false when it was not there. A room left empty starts its empty TTL. With
+   * `onlyOnServer`, only when the peer is still held by that server (a dead node's sweep must not
+   * remove a peer that has resumed on another node meanwhile).
+   */
+  leave(roomId: string, peerId: string, onlyOnServer?: string): Promise<boolean>;
+  /**
+   * Hands a live peer from one server to another (a resume on another node), refreshing its expiry
+   * and resumeHash; false when it is gone or held by a server other than `fromServerId`.
+   */
+  movePeer(
+    roomId: string,
+    peerId: string,
+    move: { fromServerId: string; toServerId: string; resumeHash: string | undefined; peerTtlMs: number },
+  ): Promise<boolean>;
   /** Live peers, in join order. */
   getPeers(roomId: string): Promise<PeerRecord[]>;
   /** Replaces a live peer's mediaState; false when the peer is not there. */

@@ -30,6 +30,8 @@ export const PeerRecord = z.object({
   joinedAt: z.string(),
   /** Which server process holds the peer's socket; lets several processes share one Redis. */
   serverId: z.string(),
+  /** SHA-256 (base64url) of the peer's resumeToken: lets any node of a cluster check a resume. */
+  resumeHash: z.string().optional(),
 });
 export type PeerRecord = z.infer<typeof PeerRecord>;
 

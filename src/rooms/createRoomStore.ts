@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Config } from '../config/index.ts';
+import type { Config, RedisConfig } from '../config/index.ts';
 import type { Logger } from '../logger.ts';
 import { MemoryRoomStore } from './MemoryRoomStore.ts';
 import { RedisRoomStore } from './RedisRoomStore.ts';
@@ -36,7 +36,17 @@ export function createRoomStore(config: Config, logger: Logger): RoomStore {
     return new MemoryRoomStore({ emptyTtlS });
   }
 
-  const options = redisClientOptions();
+  const client = createRedisClient(redis, logger, 'opencall');
+  logger.info({ store: 'redis', keyPrefix: redis.keyPrefix }, 'room store: redis');
+  return new RedisRoomStore(client, { keyPrefix: redis.keyPrefix, emptyTtlS, closeClient: true });
+}
+
+/**
+ * One ioredis connection to the configured Redis, with OpenCall's options and error logging. The
+ * store uses one; the cluster bus two more (a subscriber connection can do nothing else).
+ */
+export function createRedisClient(redis: RedisConfig, logger: Logger, connectionName: string): Redis {
+  const options = { ...redisClientOptions(), connectionName };
   // With a URL, what the URL says wins; REDIS_PASSWORD only fills in a URL without a password.
   const client = redis.url
     ? new Redis(redis.url, { ...options, ...(redis.password ? { password: redis.password } : {}) })
@@ -66,6 +76,5 @@ export function createRoomStore(config: Config, logger: Logger): RoomStore {
     logger.debug({ store: 'redis', delayMs }, 'redis reconnecting');
   });
 
-  logger.info({ store: 'redis', keyPrefix: redis.keyPrefix }, 'room store: redis');
-  return new RedisRoomStore(client, { keyPrefix: redis.keyPrefix, emptyTtlS, closeClient: true });
+  return client;
 }

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Identity } from '../auth/JoinClaims.ts';
 import type { ErrorCode, OutgoingMessage } from '../protocol/index.ts';
 import type { PeerRecord } from '../rooms/RoomTypes.ts';
@@ -146,4 +146,9 @@ export function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** What the store keeps of a resumeToken: enough to check one, useless to present. */
+export function resumeHash(resumeToken: string): string {
+  return createHash('sha256').update(resumeToken).digest('base64url');
 }

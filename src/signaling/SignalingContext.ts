@@ -1,4 +1,5 @@
 import type { TokenVerifier } from '../auth/TokenVerifier.ts';
+import type { ClusterBus } from '../cluster/ClusterBus.ts';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/Metrics.ts';
@@ -19,6 +20,8 @@ export interface SignalingOptions {
   readonly metrics: Metrics;
   /** Verifies join tokens; undefined while auth is off. */
   readonly auth: TokenVerifier | undefined;
+  /** The other nodes on the same Redis; undefined for a single node (memory store). */
+  readonly cluster?: ClusterBus | undefined;
 }
 
 /** Everything a message handler may use. */

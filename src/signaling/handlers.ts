@@ -14,7 +14,8 @@ import { hostHandlers } from './hostHandlers.ts';
 import { iceRefreshMs, iceServersFor } from './iceServers.ts';
 import { authorizeJoin } from './joinAuth.ts';
 import { sdpSendsMedia } from './mediaPolicy.ts';
-import { type ParkedPeer, sameSecret } from './PeerParking.ts';
+import { type ParkedPeer, resumeHash, sameSecret } from './PeerParking.ts';
+import { RemotePeer } from './RemotePeer.ts';
 import { admission, isHost } from './roomAccess.ts';
 import { CloseCode, Session } from './Session.ts';
 import type { SignalingContext } from './SignalingContext.ts';
@@ -105,8 +106,10 @@ export async function enterRoom(
       `Peer ${wantedPeerId} is already connected to room ${msg.roomId}`,
     );
   }
+  const resumeToken = ctx.parking.enabled ? nanoid(32) : undefined;
   const joined = await ctx.rooms.join({
     roomId: msg.roomId,
+    ...(resumeToken !== undefined ? { resumeHash: resumeHash(resumeToken) } : {}),
     ...(wantedPeerId !== undefined ? { peerId: wantedPeerId } : {}),
     displayName: identity?.name ?? msg.displayName,
     mediaState: identity?.canPublish === false ? NOTHING_PUBLISHED : msg.mediaState,
@@ -134,9 +137,10 @@ export async function enterRoom(
   session.identity = identity;
   session.displayName = self.displayName;
   session.peerRecord = self;
-  session.resumeToken = ctx.parking.enabled ? nanoid(32) : undefined;
+  session.resumeToken = resumeToken;
   session.stopJoinTimer();
   ctx.registry.add(room.roomId, self.peerId, session);
+  addRemotePeers(ctx, room.roomId, joined.others);
   const media = await ctx.media.peerJoining(room, self.peerId, ctx.registry.countIn(room.roomId));
 
   // The order of a join, on purpose:
@@ -167,20 +171,30 @@ export async function enterRoom(
   keepIceFresh(ctx, session, self.peerId);
   for (const message of media.toJoiner) session.send(message);
   for (const message of media.toOthers) ctx.registry.broadcast(room.roomId, message, self.peerId);
-  ctx.registry.broadcast(
-    room.roomId,
-    {
-      type: 'peer-joined',
-      roomId: room.roomId,
-      peerId: self.peerId,
-      displayName: self.displayName,
-      mediaState: self.mediaState,
-    },
-    self.peerId,
-  );
+  ctx.registry.broadcastJoined(room.roomId, self.peerId, {
+    type: 'peer-joined',
+    roomId: room.roomId,
+    peerId: self.peerId,
+    displayName: self.displayName,
+    mediaState: self.mediaState,
+  });
   ctx.metrics.observeJoin((performance.now() - started) / 1000);
   ctx.logger.info({ roomId: room.roomId, peerId: self.peerId, sessionId: session.id }, 'peer joined');
   return replied;
+}
+
+/**
+ * In a cluster, the peers the store says live on other nodes get stand-ins here, so relays and
+ * broadcasts reach them. (Those nodes learn of the newcomer from its peer-joined.)
+ */
+export function addRemotePeers(ctx: SignalingContext, roomId: string, others: readonly PeerRecord[]): void {
+  const cluster = ctx.registry.cluster;
+  if (!cluster) return;
+  for (const other of others) {
+    if (other.serverId !== cluster.nodeId && !ctx.registry.get(roomId, other.peerId)) {
+      ctx.registry.add(roomId, other.peerId, new RemotePeer(cluster, other.serverId, roomId, other.peerId));
+    }
+  }
 }
 
 /** Holds a newcomer for the hosts to admit: it hears `waiting`, the hosts a `knock`. */
@@ -223,9 +237,7 @@ async function resume(
   resumeToken: string,
   reply: ReplyFn<'join-room'>,
 ): Promise<Replied | undefined> {
-  let taken:
-    | { peerId: string; identity: Identity | undefined; frames: string[]; peerRecord: PeerRecord | undefined }
-    | undefined;
+  let taken: Taken | undefined;
   const parked = ctx.parking.claim(resumeToken, msg.roomId);
   if (parked) {
     ctx.registry.remove(parked.roomId, parked.peerId, parked);
@@ -249,6 +261,20 @@ async function resume(
       taken = { peerId: msg.peerId, identity: live.identity, frames: [], peerRecord: live.peerRecord };
     }
   }
+  const nextToken = nanoid(32);
+  if (!taken && msg.peerId !== undefined && ctx.registry.cluster) {
+    taken = await takeFromNode(ctx, session, msg, msg.peerId, resumeToken, nextToken);
+  } else if (taken) {
+    // The stored hash follows the new token, so a later resume on another node can check it.
+    await ctx.rooms.store
+      .movePeer(msg.roomId, taken.peerId, {
+        fromServerId: ctx.rooms.serverId,
+        toServerId: ctx.rooms.serverId,
+        resumeHash: resumeHash(nextToken),
+        peerTtlMs: ctx.rooms.peerTtlMs,
+      })
+      .catch((err: unknown) => ctx.logger.warn({ err }, 'could not store the new resume hash'));
+  }
   if (!taken) return undefined;
   if (msg.peerId !== undefined && msg.peerId !== taken.peerId) {
     throw new ProtocolError('FORBIDDEN', 'This resumeToken belongs to another peer');
@@ -266,13 +292,20 @@ async function resume(
   session.identity = taken.identity;
   session.peerRecord = taken.peerRecord;
   session.displayName = taken.peerRecord?.displayName;
-  session.resumeToken = nanoid(32);
+  session.resumeToken = nextToken;
   session.stopJoinTimer();
   ctx.registry.add(roomId, peerId, session);
   const [room, stored] = await Promise.all([
     ctx.rooms.store.getRoom(roomId),
     ctx.rooms.store.getPeers(roomId),
   ]);
+  if (taken.fromNode !== undefined) {
+    // Resumed here from another node: stand-ins for the room's other peers, every node of the room
+    // (and the one it came from) learns where it lives now, and this node's media state knows it.
+    addRemotePeers(ctx, roomId, stored);
+    ctx.registry.notifyNodes('M', roomId, peerId, '', taken.fromNode);
+    if (room) await ctx.media.peerJoining(room, peerId, ctx.registry.countIn(roomId));
+  }
   const routerRtpCapabilities = ctx.media.routerRtpCapabilities(roomId);
   const replied = reply({
     type: 'room-joined',
@@ -293,6 +326,58 @@ async function resume(
   for (const frame of taken.frames) session.sendRaw(frame);
   ctx.logger.info({ roomId, peerId, sessionId: session.id, queued: taken.frames.length }, 'peer resumed');
   return replied;
+}
+
+/** A peer given back to a new connection, from wherever it was. */
+interface Taken {
+  peerId: string;
+  identity: Identity | undefined;
+  frames: string[];
+  peerRecord: PeerRecord | undefined;
+  /** Set when the peer was held by another node of the cluster. */
+  fromNode?: string;
+}
+
+/**
+ * Cross-node resume: the peer's node went away (drained or crashed) and the client came here. The
+ * stored record proves the token (its hash) and says which node held it; the store moves it here
+ * atomically, so two nodes can never both take it. The join token, if any, is checked again.
+ */
+async function takeFromNode(
+  ctx: SignalingContext,
+  session: Session,
+  msg: ClientMessageOf<'join-room'>,
+  peerId: string,
+  resumeToken: string,
+  nextToken: string,
+): Promise<Taken | undefined> {
+  const stored = (await ctx.rooms.store.getPeers(msg.roomId)).find((p) => p.peerId === peerId);
+  if (
+    !stored ||
+    stored.serverId === ctx.rooms.serverId ||
+    stored.resumeHash === undefined ||
+    !sameSecret(stored.resumeHash, resumeHash(resumeToken))
+  ) {
+    return undefined;
+  }
+  const identity = await authorizeJoin(ctx, session, msg);
+  if (identity && identity.peerId !== peerId) return undefined;
+  const nextHash = resumeHash(nextToken);
+  const moved = await ctx.rooms.store.movePeer(msg.roomId, peerId, {
+    fromServerId: stored.serverId,
+    toServerId: ctx.rooms.serverId,
+    resumeHash: nextHash,
+    peerTtlMs: ctx.rooms.peerTtlMs,
+  });
+  if (!moved) return undefined;
+  ctx.logger.info({ roomId: msg.roomId, peerId, from: stored.serverId }, 'peer resumed from another node');
+  return {
+    peerId,
+    identity,
+    frames: [],
+    peerRecord: { ...stored, serverId: ctx.rooms.serverId, resumeHash: nextHash },
+    fromNode: stored.serverId,
+  };
 }
 
 /** With TURN_SECRET, new credentials before the old ones expire (ice-servers-updated). */
@@ -363,7 +448,7 @@ async function leaveRoomOf(
     // The peer is gone from this process either way; its stored record expires by TTL.
     ctx.logger.error({ err, roomId, peerId }, 'store leave failed');
   }
-  ctx.registry.broadcast(roomId, { type: 'peer-left', roomId, peerId });
+  ctx.registry.broadcastLeft(roomId, peerId, { type: 'peer-left', roomId, peerId });
   ctx.media.peerLeft(roomId, peerId, ctx.registry.countIn(roomId));
   if (ctx.registry.countIn(roomId) === 0) ctx.rooms.forget(roomId);
   ctx.logger.info({ roomId, peerId, sessionId, why }, 'peer left');

@@ -2,6 +2,7 @@ import { type ClientMessageOf, ProtocolError, type SignalingMessageType } from '
 import type { RoomAccess, RoomRecord } from '../rooms/RoomTypes.ts';
 import { detachSession, enterRoom, type Handler, releaseParked } from './handlers.ts';
 import { ParkedPeer } from './PeerParking.ts';
+import { RemotePeer } from './RemotePeer.ts';
 import { accessView, hashPassword, isHost, OPEN_ACCESS } from './roomAccess.ts';
 import { CloseCode, Session } from './Session.ts';
 import type { SignalingContext } from './SignalingContext.ts';
@@ -130,6 +131,9 @@ export const hostHandlers: { [T in HostMessageType]: Handler<T> } = {
       handle.send({ type: 'kicked', roomId: room.roomId, reason });
       await detachSession(ctx, handle, 'kicked');
       handle.close(CloseCode.NORMAL, 'Removed by the host');
+    } else if (handle instanceof RemotePeer) {
+      // Its node removes it, and the room hears peer-left from there.
+      handle.kick(reason);
     }
     ctx.logger.info({ roomId: room.roomId, peerId: msg.peerId, by: peerId }, 'peer kicked');
     return reply({ type: 'host-action-done', action: 'kick', peerId: msg.peerId });

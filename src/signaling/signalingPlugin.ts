@@ -2,6 +2,7 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance } from 'fastify';
 import { nanoid } from 'nanoid';
 import type { RawData, WebSocket } from 'ws';
+import type { ClusterBus } from '../cluster/ClusterBus.ts';
 import { UpgradeGate } from '../http/upgradeGate.ts';
 import {
   type ClientMessage,
@@ -14,6 +15,7 @@ import {
 import type { PeerRecord } from '../rooms/RoomTypes.ts';
 import { isStoreUnavailable } from '../rooms/storeErrors.ts';
 import type { MediaMessage } from '../sfu/ConnectionManagerTypes.ts';
+import { joinCluster } from './clusterSignaling.ts';
 import {
   detachSession,
   type Handler,
@@ -61,6 +63,7 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
     // From here a worker that exits is part of the shutdown, not a crash to tell clients about.
     ctx.media.beginShutdown();
     clearInterval(heartbeat);
+    if (ctx.cluster?.hasOtherNodes) return drain(ctx.cluster);
     const closing = [...sessions].map(async (session) => {
       session.send({ type: 'server-shutdown', reason: 'The server is shutting down' });
       const { roomId, peerId } = session;
@@ -82,6 +85,26 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
         .catch((err) => log.error({ err, roomId: peer.roomId }, 'leave on shutdown failed'));
     });
     await Promise.all([...closing, ...parked]);
+  };
+
+  /**
+   * Shutdown of a cluster node: its peers stay in the store and in the other nodes' rooms, and
+   * their clients reconnect (through the load balancer) to another node and resume there with
+   * their resumeToken. The node stays "alive" for the resume window; the peers that have not
+   * resumed by then are removed by the node that declares it dead, and the rooms hear peer-left.
+   */
+  const drain = async (cluster: ClusterBus): Promise<void> => {
+    for (const session of sessions) {
+      session.send({ type: 'server-shutdown', reason: 'The server is shutting down; reconnect' });
+      const { roomId, peerId } = session;
+      session.roomId = undefined;
+      session.peerId = undefined;
+      if (roomId !== undefined && peerId !== undefined) ctx.registry.remove(roomId, peerId, session);
+      session.close(CloseCode.GOING_AWAY, 'Server shutting down');
+    }
+    for (const peer of parking.releaseAll()) ctx.registry.remove(peer.roomId, peer.peerId, peer);
+    await cluster.drain(config.resumeWindowMs);
+    log.info({ resumeWindowMs: config.resumeWindowMs }, 'cluster node drained: peers may resume elsewhere');
   };
 
   await app.register(websocket, {
@@ -283,8 +306,13 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
   }, config.heartbeatIntervalMs);
   heartbeat.unref();
 
-  // A room deleted through REST: tell its peers and detach them; their sockets stay open.
+  // A room deleted through REST: tell its peers and detach them; their sockets stay open. In a
+  // cluster, every other node does the same for its own peers.
   const onRoomDeleted = (roomId: string) => {
+    ctx.cluster?.sendToAll('C', roomId, '', '');
+    closeRoomHere(roomId);
+  };
+  const closeRoomHere = (roomId: string) => {
     for (const [peerId, session] of [...ctx.registry.peersOf(roomId)]) {
       ctx.registry.remove(roomId, peerId, session);
       if (session instanceof ParkedPeer) {
@@ -301,6 +329,10 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
     ctx.media.roomClosed(roomId);
   };
   ctx.rooms.on('roomdeleted', onRoomDeleted);
+  if (ctx.cluster) {
+    joinCluster(ctx, ctx.cluster, { roomClosed: closeRoomHere });
+    await ctx.cluster.start();
+  }
 
   // Redis came back (maybe empty, after a crash): write back the peers this process holds.
   ctx.rooms.store.onRestored(() => {

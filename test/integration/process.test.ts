@@ -1,43 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import type { ServerMessage } from '../../src/protocol/index.ts';
 import { waitFor } from '../helpers/mscPeer.ts';
+import { startProcess, stopProcess } from '../helpers/nodeProcess.ts';
 import { SyntheticSfuClient } from '../helpers/sfuClient.ts';
 import { TestClient } from '../helpers/wsClient.ts';
 import { freePortBase } from './sfu/sfuTestEnv.ts';
 
-/** Runs the real entry point (src/main.ts under Node's type stripping) as a child process. */
-function startProcess(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['src/main.ts'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      ...(process.env.MEDIASOUP_WORKER_BIN ? { MEDIASOUP_WORKER_BIN: process.env.MEDIASOUP_WORKER_BIN } : {}),
-      HOST: '127.0.0.1',
-      PORT: '0',
-      SFU_ENABLED: 'false',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const listening = new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      output.push(line);
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
-      if (match?.[1]) resolve(match[1]);
-    });
-    createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
-    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${output.join('\n')}`)));
-  });
-  const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
-  return { child, output, listening, exited };
-}
-
-function stop(child: ChildProcess) {
-  if (child.exitCode === null) child.kill('SIGKILL');
-}
+const stop = stopProcess;
 
 describe('the server process', () => {
   it('shuts down gracefully on SIGTERM: server-shutdown, close 1001, exit 0', async () => {

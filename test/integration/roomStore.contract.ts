@@ -288,6 +288,47 @@ export function describeRoomStoreContract(name: string, factory: RoomStoreFactor
         expect((await store.listRooms()).find((s) => s.room.roomId === 'l')?.peerCount).toBe(0);
       });
 
+      it('leaves only from the named server when asked (a dead node’s sweep)', async () => {
+        const store = await makeStore();
+        await store.createRoom(roomRecord('n'));
+        await store.join('n', peerRecord('a', { serverId: 'node-1' }), { peerTtlMs: LONG_TTL_MS });
+        await store.join('n', peerRecord('b', { serverId: 'node-2' }), { peerTtlMs: LONG_TTL_MS });
+        expect(await store.leave('n', 'a', 'node-2')).toBe(false);
+        expect(ids(await store.getPeers('n'))).toEqual(['a', 'b']);
+        expect(await store.leave('n', 'a', 'node-1')).toBe(true);
+        expect(ids(await store.getPeers('n'))).toEqual(['b']);
+      });
+
+      it('moves a peer to another server (a resume on another node), only from its holder', async () => {
+        const store = await makeStore();
+        await store.createRoom(roomRecord('mv'));
+        await store.join('mv', peerRecord('a', { serverId: 'node-1', resumeHash: 'old' }), {
+          peerTtlMs: SHORT_TTL_MS,
+        });
+        await store.join('mv', peerRecord('b', { serverId: 'node-1' }), { peerTtlMs: LONG_TTL_MS });
+        const move = {
+          fromServerId: 'node-1',
+          toServerId: 'node-2',
+          resumeHash: 'new',
+          peerTtlMs: LONG_TTL_MS,
+        };
+        expect(await store.movePeer('mv', 'a', { ...move, fromServerId: 'node-3' })).toBe(false);
+        expect(await store.movePeer('mv', 'ghost', move)).toBe(false);
+        expect(await store.movePeer('mv', 'a', move)).toBe(true);
+        const [a, b] = await store.getPeers('mv');
+        expect(a).toMatchObject({
+          peerId: 'a',
+          serverId: 'node-2',
+          resumeHash: 'new',
+          displayName: 'Peer a',
+        });
+        expect(a?.mediaState).toEqual({ audio: true, video: false, screen: false });
+        expect(b?.serverId).toBe('node-1');
+        // The move refreshed the expiry: the short join TTL no longer applies.
+        await new Promise((r) => setTimeout(r, SHORT_TTL_MS + CLOCK_SLACK_MS * 2));
+        expect(ids(await store.getPeers('mv'))).toEqual(['a', 'b']);
+        expect(await store.movePeer('mv', 'a', move)).toBe(false);
+      });
       it('updates a live peer’s mediaState only', async () => {
         const store = await makeStore();
         await store.createRoom(roomRecord('m'));
