@@ -150,8 +150,9 @@ export class PeerRegistry {
     let nodes: Set<string> | undefined;
     for (const [peerId, session] of peers) {
       if (peerId === exceptPeerId) continue;
-      if (session instanceof RemotePeer) (nodes ??= new Set()).add(session.nodeId);
-      else session.sendRaw(frame);
+      if (!(session instanceof RemotePeer)) session.sendRaw(frame);
+      else if (nodes) nodes.add(session.nodeId);
+      else nodes = new Set([session.nodeId]);
     }
     if (nodes && this.cluster) {
       for (const nodeId of nodes) this.cluster.send(nodeId, kind, roomId, exceptPeerId ?? '', frame);

@@ -110,7 +110,7 @@ describe('a cluster of three nodes on one Redis', () => {
     for (let i = 0; i < count; i++) {
       const c = await bob.next('ice-candidate');
       expect(c.fromPeerId).toBe('alice');
-      got.push(String(c.candidate.candidate));
+      got.push(String(c.candidate?.candidate));
     }
     expect(got).toEqual(
       Array.from({ length: count }, (_, i) => `candidate:${i} 1 udp 1 127.0.0.1 ${10000 + i} typ host`),
