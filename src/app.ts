@@ -5,6 +5,7 @@ import fp from 'fastify-plugin';
 import { serializerCompiler } from 'fastify-type-provider-zod';
 import { TokenVerifier } from './auth/TokenVerifier.ts';
 import { ClusterBus } from './cluster/ClusterBus.ts';
+import { ClusterMedia } from './cluster/ClusterMedia.ts';
 import type { Config } from './config/index.ts';
 import { clientPlugin } from './http/clientPlugin.ts';
 import { hardeningPlugin } from './http/hardeningPlugin.ts';
@@ -19,6 +20,7 @@ import { Metrics } from './metrics/Metrics.ts';
 import { createRedisClient, createRoomStore } from './rooms/createRoomStore.ts';
 import { RoomService } from './rooms/RoomService.ts';
 import type { RoomStore } from './rooms/RoomStore.ts';
+import { ConnectionManager } from './sfu/ConnectionManager.ts';
 import type { RoomMediaController } from './sfu/ConnectionManagerTypes.ts';
 import { createMediaController } from './sfu/createMediaController.ts';
 import { PeerRegistry } from './signaling/PeerRegistry.ts';
@@ -105,7 +107,19 @@ export async function buildApp(
         })
       : undefined;
   registry.cluster = cluster;
-  const media = deps.media ?? (await createMediaController(config, registry, logger));
+  const localMedia = deps.media ?? (await createMediaController(config, registry, logger));
+  // In a cluster, each room's media runs on one node; the others forward to it.
+  const media =
+    cluster && localMedia instanceof ConnectionManager
+      ? new ClusterMedia({
+          local: localMedia,
+          bus: cluster,
+          store,
+          peersOf: (roomId) => registry.peersOf(roomId).keys(),
+          nodesOf: (roomId) => registry.nodesOf(roomId),
+          logger,
+        })
+      : localMedia;
   app.decorate('rooms', rooms);
   app.decorate('media', media);
   app.decorate('registry', registry);

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import type { ClusterBusEvents, ClusterLink, Envelope, EnvelopeKind } from './ClusterBusTypes.ts';
 
-const KINDS = new Set<string>(['T', 'R', 'J', 'L', 'M', 'C', 'K', 'P']);
+const KINDS = new Set<string>(['T', 'R', 'J', 'L', 'M', 'C', 'K', 'P', 'Q', 'A', 'O', 'N']);
 
 export interface ClusterBusOptions {
   nodeId: string;
@@ -76,6 +76,7 @@ export class ClusterBus extends EventEmitter<ClusterBusEvents> implements Cluste
     this.#o.sub.on('ready', () => void subscribe());
     await subscribe();
     await this.#heartbeat().catch((err: unknown) => this.#warn('heartbeat failed', err));
+    await this.sweep().catch((err: unknown) => this.#warn('sweep failed', err));
     this.#beat = setInterval(() => {
       this.#heartbeat().catch((err: unknown) => this.#warn('heartbeat failed', err));
     }, this.#o.heartbeatMs);
@@ -96,6 +97,26 @@ export class ClusterBus extends EventEmitter<ClusterBusEvents> implements Cluste
     // Fire and forget, in order on the one publishing connection; a failure (Redis down) loses the
     // frame, as a dropped socket would: relays are not retried across an outage.
     this.#o.pub.publish(this.channelOf(nodeId), message).catch(() => undefined);
+  }
+
+  /** The publishing connection, for other cluster keys (room media pins). */
+  get redis(): Redis {
+    return this.#o.pub;
+  }
+
+  get keyPrefix(): string {
+    return this.#o.keyPrefix;
+  }
+
+  /** Whether the node was alive at the last sweep (this node always is). */
+  isAlive(nodeId: string): boolean {
+    return nodeId === this.nodeId || (this.#live.includes(nodeId) && !this.#handled.has(nodeId));
+  }
+
+  /** Asks Redis (a node that started after the last sweep is not in the cached list yet). */
+  async checkAlive(nodeId: string): Promise<boolean> {
+    if (this.isAlive(nodeId)) return true;
+    return (await this.#o.pub.exists(this.#aliveKey(nodeId))) === 1;
   }
 
   /** Whether other live nodes were seen at the last sweep (a lone node shuts down as a single one). */

@@ -8,9 +8,12 @@
  * - `M` the peer now lives on the sending node (a resume there): no frame, nobody is told;
  * - `C` the room was closed (deleted through REST);
  * - `K` kick this peer of yours (`payload` is the reason);
- * - `P` a ping the node sends itself, to measure pub/sub lag.
+ * - `P` a ping the node sends itself, to measure pub/sub lag;
+ * - `Q` / `A` a request to the node that runs a room's media, and its answer (ClusterMedia);
+ * - `O` the node that ran the room's media is leaving: pin it elsewhere now;
+ * - `N` the sending node runs the room's media from now on (sent before its sfu-restart).
  */
-export type EnvelopeKind = 'T' | 'R' | 'J' | 'L' | 'M' | 'C' | 'K' | 'P';
+export type EnvelopeKind = 'T' | 'R' | 'J' | 'L' | 'M' | 'C' | 'K' | 'P' | 'Q' | 'A' | 'O' | 'N';
 
 export interface Envelope {
   /** The node that sent it. */

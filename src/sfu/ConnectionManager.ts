@@ -321,6 +321,24 @@ export class ConnectionManager implements RoomMediaController {
     this.#maybeScheduleDowngrade(state);
   }
 
+  /**
+   * Takes over a room whose media ran on another node of the cluster that went away: its peers are
+   * known here from now on, and a room that was on the SFU gets a router here, its peers an
+   * sfu-restart (they rebuild their transports against this node, as after a worker's death).
+   */
+  adoptRoom(room: RoomRecord, peerIds: Iterable<string>, mode: ConnectionMode): void {
+    const state = this.#ensure(room);
+    for (const peerId of peerIds) state.peers.add(peerId);
+    if (mode === 'p2p' || state.sfu || state.rebuilding) return;
+    state.mode = 'sfu';
+    state.rebuilding = true;
+    this.#logger.warn(
+      { roomId: room.roomId, peers: state.peers.size },
+      'adopting the SFU room of a node that went away',
+    );
+    void this.#rebuild(state, 'the node that ran the room’s SFU went away');
+  }
+
   roomClosed(roomId: string): void {
     const state = this.#rooms.get(roomId);
     if (!state) return;

@@ -100,5 +100,7 @@ export interface RoomMediaController {
    * fallback, no message), so clients hear server-shutdown first. Synchronous, idempotent.
    */
   beginShutdown(): void;
+  /** A cluster node leaving on purpose hands the rooms whose media it runs to other nodes. */
+  handOver?(): Promise<void>;
   close(): Promise<void>;
 }

@@ -133,6 +133,11 @@ export class PeerRegistry {
     }
   }
 
+  /** The other nodes with peers in the room. */
+  nodesOf(roomId: string): Set<string> {
+    return this.#nodesOf(roomId);
+  }
+
   #nodesOf(roomId: string): Set<string> {
     const nodes = new Set<string>();
     const peers = this.#rooms.get(roomId);

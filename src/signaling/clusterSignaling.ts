@@ -40,8 +40,8 @@ export function joinCluster(
       case 'L': {
         const known = registry.get(e.roomId, e.peerId);
         if (known instanceof RemotePeer && known.nodeId === e.origin) {
+          // The room's media node hears of it from the leaver's node.
           registry.remove(e.roomId, e.peerId, known);
-          ctx.media.peerLeft(e.roomId, e.peerId, registry.countIn(e.roomId));
         }
         registry.deliverLocal(e.roomId, e.payload, e.peerId);
         return;

@@ -300,11 +300,11 @@ async function resume(
     ctx.rooms.store.getPeers(roomId),
   ]);
   if (taken.fromNode !== undefined) {
-    // Resumed here from another node: stand-ins for the room's other peers, every node of the room
-    // (and the one it came from) learns where it lives now, and this node's media state knows it.
+    // Resumed here from another node: stand-ins for the room's other peers, and every node of the
+    // room (and the one it came from) learns where it lives now. Its media objects, on the room's
+    // media node, stay as they were.
     addRemotePeers(ctx, roomId, stored);
     ctx.registry.notifyNodes('M', roomId, peerId, '', taken.fromNode);
-    if (room) await ctx.media.peerJoining(room, peerId, ctx.registry.countIn(roomId));
   }
   const routerRtpCapabilities = ctx.media.routerRtpCapabilities(roomId);
   const replied = reply({

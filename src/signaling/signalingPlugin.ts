@@ -94,6 +94,7 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
    * resumed by then are removed by the node that declares it dead, and the rooms hear peer-left.
    */
   const drain = async (cluster: ClusterBus): Promise<void> => {
+    await ctx.media.handOver?.().catch((err: unknown) => log.error({ err }, 'handing rooms over failed'));
     for (const session of sessions) {
       session.send({ type: 'server-shutdown', reason: 'The server is shutting down; reconnect' });
       const { roomId, peerId } = session;

@@ -1,0 +1,119 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../helpers/mscPeer.ts';
+import { type NodeProcess, startProcess, stopProcess } from '../../helpers/nodeProcess.ts';
+import { type RedisServerHandle, startRedisServer, uniqueKeyPrefix } from '../../helpers/redisServer.ts';
+import { SyntheticSfuClient } from '../../helpers/sfuClient.ts';
+import { freePortBase } from '../sfu/sfuTestEnv.ts';
+
+/**
+ * One SFU per room, pinned to a node: three real OpenCall processes with real mediasoup workers,
+ * msc-node peers connected through all three. The room crosses the threshold, the owner's SFU
+ * forwards everyone's media (packets counted by the receivers), then the owner is SIGKILLed and
+ * the room is re-pinned to a live node, where media flows again.
+ */
+const HEARTBEAT_MS = 300;
+const ROOM = 'pinned';
+
+interface Node {
+  id: string;
+  proc: NodeProcess;
+  base: string;
+  ws: string;
+}
+
+/** Transports of this node's SFU, from its /metrics. */
+async function sfuTransports(node: Node): Promise<number> {
+  const text = await (await fetch(`${node.base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('opencall_sfu_objects{kind="transport"}'));
+  return Number(line?.split(' ')[1] ?? Number.NaN);
+}
+
+describe('a cluster room on the SFU', () => {
+  let redis: RedisServerHandle;
+  let client: Redis;
+  const prefix = uniqueKeyPrefix('cluster-sfu');
+  const nodes: Node[] = [];
+  const peers: SyntheticSfuClient[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    client = new Redis(redis.url);
+    for (const id of ['node-a', 'node-b', 'node-c']) {
+      const proc = startProcess({
+        REDIS_URL: redis.url,
+        REDIS_KEY_PREFIX: prefix,
+        NODE_ID: id,
+        NODE_HEARTBEAT_MS: String(HEARTBEAT_MS),
+        SFU_ENABLED: 'true',
+        MEDIASOUP_NUM_WORKERS: '1',
+        RTC_PORT: String(await freePortBase(1)),
+        SFU_UPGRADE_AT: '3',
+        SFU_DOWNGRADE_AT: '1',
+        LOG_LEVEL: 'info',
+      });
+      const base = await proc.listening;
+      nodes.push({ id, proc, base, ws: `${base.replace('http', 'ws')}/ws` });
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.all(peers.map((p) => p.close().catch(() => undefined)));
+    for (const node of nodes) stopProcess(node.proc.child);
+    client?.disconnect();
+    await redis?.stop();
+  });
+
+  const diagnose = (err: Error): never => {
+    const state = peers.map((c) => ({
+      peer: c.peerId,
+      stage: c.stage,
+      modes: c.modes,
+      restarts: c.restarts,
+      errors: c.errors.map((e) => `${e.code}: ${e.error}`),
+      failures: c.failures,
+      received: [...(c.peer?.received.values() ?? [])].map((r) => r.packets),
+    }));
+    const logs = nodes.map((n) => `--- ${n.id}\n${n.proc.output.slice(-15).join('\n')}`).join('\n');
+    throw new Error(`${err.message}\n${JSON.stringify(state)}\n${logs}`);
+  };
+
+  /** Every live peer receives packets from every stream of every other live peer. */
+  const flowing = (live: SyntheticSfuClient[], minPackets: number) =>
+    live.every((c) => {
+      const streams = [...(c.peer?.received.values() ?? [])];
+      return (
+        c.mode === 'sfu' && streams.filter((s) => s.packets >= minPackets).length >= (live.length - 1) * 2
+      );
+    });
+
+  it('crosses the threshold with peers on all three nodes; one node’s SFU forwards everyone’s media', async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    peers.push(await SyntheticSfuClient.join(a.ws, ROOM, 'pa'));
+    peers.push(await SyntheticSfuClient.join(b.ws, ROOM, 'pb'));
+    peers.push(await SyntheticSfuClient.join(c.ws, ROOM, 'pc'));
+    await waitFor(() => flowing(peers, 10), 'media through the pinned SFU', 30_000).catch(diagnose);
+
+    // The room's media lives on the node that pinned it (the first joiner's): all six transports.
+    expect(await client.get(`${prefix}room:{${ROOM}}:sfu-node`)).toBe('node-a');
+    expect(await sfuTransports(a)).toBe(6);
+    expect(await sfuTransports(b)).toBe(0);
+    expect(await sfuTransports(c)).toBe(0);
+  });
+
+  it('re-pins the room when its node dies; the others rebuild their transports and media flows again', async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    const [, pb, pc] = peers as [SyntheticSfuClient, SyntheticSfuClient, SyntheticSfuClient];
+    a.proc.child.kill('SIGKILL');
+    await a.proc.exited;
+    await waitFor(() => pb.restarts > 0 && pc.restarts > 0, 'sfu-restart after the owner died', 10_000).catch(
+      diagnose,
+    );
+    const owner = await client.get(`${prefix}room:{${ROOM}}:sfu-node`);
+    expect(['node-b', 'node-c']).toContain(owner);
+    // Fresh packets on the new router: counts restart from zero with the new consumers.
+    await waitFor(() => flowing([pb, pc], 10), 'media again after the re-pin', 20_000).catch(diagnose);
+    const [onB, onC] = [await sfuTransports(b), await sfuTransports(c)];
+    expect(owner === 'node-b' ? [onB, onC] : [onC, onB]).toEqual([4, 0]);
+  }, 60_000);
+});
