@@ -134,6 +134,13 @@ describe('a cluster of three nodes on one Redis', () => {
     };
     expect(rest.participantCount).toBe(2);
 
+    // The cluster's own series move: heartbeat round trips to Redis and pub/sub lag of self-pings.
+    const metrics = await (await fetch(`${node('node-a').base}/metrics`)).text();
+    for (const series of ['opencall_redis_command_seconds_count', 'opencall_pubsub_lag_seconds_count']) {
+      const line = metrics.split('\n').find((l) => l.startsWith(`${series} `));
+      expect(Number(line?.split(' ')[1])).toBeGreaterThan(0);
+    }
+
     bob.send({ type: 'leave-room', roomId: 'relay' });
     expect((await alice.next('peer-left')).peerId).toBe('bob');
     const gone = await alice.request({
@@ -218,19 +225,33 @@ describe('a cluster of three nodes on one Redis', () => {
     expect(rest.participantCount).toBe(2);
   });
 
-  it('a SIGKILLed node’s peers leave every room within 3 heartbeats, and the rest keeps working', async () => {
+  it('a SIGKILLed node’s peers leave every room within 3 heartbeats (but one that resumed elsewhere stays), and the rest keeps working', async () => {
     const a = await connect(node('node-a'));
     const c = await connect(node('node-c'));
     const victimNode = await startNode('node-d');
     const victim = await connect(victimNode);
+    const survivor = await connect(victimNode);
     await a.join('crash', 'pa');
     await c.join('crash', 'pc');
     await victim.join('crash', 'pd');
-    await a.next('peer-joined', (m) => m.peerId === 'pd');
-    await c.next('peer-joined', (m) => m.peerId === 'pd');
+    const survivorJoined = await survivor.join('crash', 'pe');
+    await a.next('peer-joined', (m) => m.peerId === 'pe');
+    await c.next('peer-joined', (m) => m.peerId === 'pe');
 
     const killed = Date.now();
     victimNode.proc.child.kill('SIGKILL');
+    // One client of the crashed node comes back at once through another node, with its token.
+    await survivor.closed;
+    const back = await connect(node('node-c'));
+    const resumed = await back.request({
+      type: 'join-room',
+      roomId: 'crash',
+      peerId: 'pe',
+      displayName: 'pe',
+      mediaState: { audio: true, video: true, screen: false },
+      resumeToken: survivorJoined.resumeToken,
+    });
+    expect(resumed).toMatchObject({ type: 'room-joined', peerId: 'pe', resumed: true });
     const [leftA, leftC] = await Promise.all([
       a.next('peer-left', (m) => m.peerId === 'pd', 10_000),
       c.next('peer-left', (m) => m.peerId === 'pd', 10_000),
@@ -245,7 +266,11 @@ describe('a cluster of three nodes on one Redis', () => {
     const rest = (await (await fetch(`${node('node-c').base}/api/rooms/crash`)).json()) as {
       participantCount: number;
     };
-    expect(rest.participantCount).toBe(2);
+    // The resumed peer was moved off the dead node before the sweep: it stays, unannounced.
+    expect(rest.participantCount).toBe(3);
+    expect(a.received.filter((m) => m.type === 'peer-left' && m.peerId === 'pe')).toEqual([]);
+    a.send({ type: 'offer', roomId: 'crash', toPeerId: 'pe', offer: { type: 'offer', sdp: 'v=0 to pe' } });
+    expect((await back.next('offer')).offer.sdp).toBe('v=0 to pe');
     const toDead = await a.request({
       type: 'offer',
       roomId: 'crash',
@@ -257,6 +282,6 @@ describe('a cluster of three nodes on one Redis', () => {
     expect((await c.next('offer')).offer.sdp).toBe('v=0 alive');
     const late = await connect(node('node-a'));
     const lateJoined = await late.join('crash', 'late');
-    expect(lateJoined.peers.map((p) => p.peerId).sort()).toEqual(['pa', 'pc']);
+    expect(lateJoined.peers.map((p) => p.peerId).sort()).toEqual(['pa', 'pc', 'pe']);
   });
 });
