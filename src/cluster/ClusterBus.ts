@@ -3,6 +3,14 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import type { ClusterBusEvents, ClusterLink, Envelope, EnvelopeKind } from './ClusterBusTypes.ts';
 
+/**
+ * A node's alive key lives ALIVE_BEATS intervals after its last refresh; once it is gone, the node
+ * is declared dead after GRACE_BEATS more (so 3 intervals of silence in all), which also covers a
+ * Redis that restarted empty while every node is fine.
+ */
+const ALIVE_BEATS = 1.75;
+const GRACE_BEATS = 1.25;
+
 const KINDS = new Set<string>(['T', 'R', 'J', 'L', 'M', 'C', 'K', 'P', 'Q', 'A', 'O', 'N']);
 
 export interface ClusterBusOptions {
@@ -33,6 +41,8 @@ export class ClusterBus extends EventEmitter<ClusterBusEvents> implements Cluste
   readonly #channel: string;
   /** The other nodes seen alive at the last sweep. */
   #live: string[] = [];
+  /** Since when (ms) each node's alive key has been missing, while it still counts as alive. */
+  readonly #missingSince = new Map<string, number>();
   /** Dead nodes this node has already handled (until they beat again). */
   readonly #handled = new Set<string>();
   #beat: NodeJS.Timeout | undefined;
@@ -133,7 +143,12 @@ export class ClusterBus extends EventEmitter<ClusterBusEvents> implements Cluste
     const started = performance.now();
     await this.#o.pub
       .multi()
-      .set(this.#aliveKey(this.nodeId), String(Date.now()), 'PX', this.#o.heartbeatMs * 3)
+      .set(
+        this.#aliveKey(this.nodeId),
+        String(Date.now()),
+        'PX',
+        Math.round(this.#o.heartbeatMs * ALIVE_BEATS),
+      )
       .sadd(this.#nodesKey, this.nodeId)
       .exec();
     this.#o.observe?.redisLatency((performance.now() - started) / 1000);
@@ -149,19 +164,32 @@ export class ClusterBus extends EventEmitter<ClusterBusEvents> implements Cluste
       const candidates = [...new Set([...members, ...this.#o.knownNodes()])].filter((n) => n !== this.nodeId);
       if (candidates.length === 0) return;
       const alive = await this.#o.pub.mget(...candidates.map((n) => this.#aliveKey(n)));
-      this.#live = candidates.filter((_, i) => alive[i] !== null);
+      const now = performance.now();
+      const live: string[] = [];
       for (const [i, nodeId] of candidates.entries()) {
         if (alive[i] !== null) {
           this.#handled.delete(nodeId);
+          this.#missingSince.delete(nodeId);
+          live.push(nodeId);
           continue;
         }
         if (this.#handled.has(nodeId)) continue;
+        // A key that has just gone may be a Redis that restarted empty: every live node writes its
+        // key again within one interval, so only a key missing for longer than that means death.
+        const since = this.#missingSince.get(nodeId) ?? now;
+        this.#missingSince.set(nodeId, since);
+        if (now - since < this.#o.heartbeatMs * GRACE_BEATS) {
+          live.push(nodeId);
+          continue;
+        }
+        this.#missingSince.delete(nodeId);
         this.#handled.add(nodeId);
         // SREM answers 1 to exactly one node: that one cleans the store.
         const cleaner = (await this.#o.pub.srem(this.#nodesKey, nodeId)) === 1;
         this.#o.logger.warn({ deadNode: nodeId, cleaner }, 'cluster: node stopped heartbeating');
         this.emit('nodedead', nodeId, cleaner);
       }
+      this.#live = live;
     } finally {
       this.#sweeping = false;
     }
@@ -194,8 +222,17 @@ export class ClusterBus extends EventEmitter<ClusterBusEvents> implements Cluste
     }
   }
 
+  #lastWarn = '';
+  #lastWarnAt = 0;
+
+  /** Redis down means a failure every quarter interval: the same one is logged every 30 s at most. */
   #warn(what: string, err: unknown): void {
-    this.#o.logger.warn({ err: err instanceof Error ? err.message : String(err) }, `cluster: ${what}`);
+    const message = err instanceof Error ? err.message : String(err);
+    const now = Date.now();
+    if (`${what}${message}` === this.#lastWarn && now - this.#lastWarnAt < 30_000) return;
+    this.#lastWarn = `${what}${message}`;
+    this.#lastWarnAt = now;
+    this.#o.logger.warn({ err: message }, `cluster: ${what}`);
   }
 }
 

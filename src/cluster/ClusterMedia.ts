@@ -94,6 +94,16 @@ export class ClusterMedia implements RoomMediaController {
     this.#logger = options.logger.child({ component: 'ClusterMedia' });
     this.#bus.on('envelope', (e) => this.#onEnvelope(e));
     this.#bus.on('nodedead', (nodeId) => this.#ownerGone(nodeId));
+    // Redis came back (maybe empty): the pins of the rooms this node runs are written again, so no
+    // other node claims them meanwhile.
+    this.#store.onRestored(() => {
+      for (const [roomId, owner] of this.#owners) {
+        if (owner !== this.#self) continue;
+        this.#bus.redis
+          .set(this.#pinKey(roomId), this.#self, 'PX', PIN_TTL_MS, 'NX')
+          .catch((err: unknown) => this.#logger.warn({ err, roomId }, 'could not pin a room again'));
+      }
+    });
   }
 
   #pinKey(roomId: string): string {
