@@ -13,7 +13,7 @@ import { type BenchModule, type BenchOutput, formatTable, log, machineInfo, roun
 import { RESULTS_DIR } from './lib/processes.ts';
 import { printProfileSummary } from './lib/profile.ts';
 
-const ALL = ['relay', 'capacity', 'joins', 'sfu', 'switch', 'abuse', 'cluster'] as const;
+const ALL = ['relay', 'capacity', 'joins', 'sfu', 'switch', 'abuse', 'cluster', 'heap'] as const;
 type Name = (typeof ALL)[number];
 
 /** The switch benchmark drives browsers (DOM types, tsconfig.client.json): loaded by path, not by type. */
@@ -27,6 +27,7 @@ const loaders: Record<Name, () => Promise<BenchModule>> = {
   switch: () => import(browserBench),
   abuse: () => import('./abuse.ts'),
   cluster: () => import('./cluster.ts'),
+  heap: () => import('./heap.ts'),
 };
 
 async function main(): Promise<number> {

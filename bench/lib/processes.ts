@@ -1,5 +1,5 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,6 +135,15 @@ export async function waitForPort(port: number, child: Child, timeoutMs = 30_000
   throw new Error(`${child.name} did not listen on ${port} within ${timeoutMs} ms:\n${child.output()}`);
 }
 
+/**
+ * The V8 flags `npm start` (and the Docker image) run the server with, read from package.json so
+ * the benchmarks measure what users run. The baselines get the same ones: like for like.
+ */
+export function shippedNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  return pkg.scripts.start.split(/\s+/).filter((word) => word.startsWith('--'));
+}
+
 export interface ServerUnderTest extends Child {
   port: number;
   url: string;
@@ -153,13 +162,18 @@ export async function startOpenCall(
 ): Promise<ServerUnderTest> {
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const child = spawnProcess(name, process.execPath, [...profileFlags(name), ...nodeFlags, 'src/main.ts'], {
-      LOG_LEVEL: 'warn',
-      SFU_ENABLED: 'false',
-      HOST: '127.0.0.1',
-      ...env,
-      PORT: String(port),
-    });
+    const child = spawnProcess(
+      name,
+      process.execPath,
+      [...shippedNodeFlags(), ...profileFlags(name), ...nodeFlags, 'src/main.ts'],
+      {
+        LOG_LEVEL: 'warn',
+        SFU_ENABLED: 'false',
+        HOST: '127.0.0.1',
+        ...env,
+        PORT: String(port),
+      },
+    );
     try {
       await waitForHealth(port, child);
       return { ...child, port, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws` };
@@ -192,12 +206,13 @@ async function waitForHealth(port: number, child: Child, timeoutMs = 30_000): Pr
 export async function startBareRelay(
   name: string,
   env: Record<string, string> = {},
+  nodeFlags: string[] = [],
 ): Promise<ServerUnderTest> {
   const port = await freePort();
   const child = spawnProcess(
     name,
     process.execPath,
-    [...profileFlags(name), 'bench/baselines/bareRelay.ts'],
+    [...shippedNodeFlags(), ...profileFlags(name), ...nodeFlags, 'bench/baselines/bareRelay.ts'],
     {
       ...env,
       PORT: String(port),

@@ -222,6 +222,7 @@ export class Session implements SessionHandle {
 
   stopJoinTimer(): void {
     clearTimeout(this.#joinTimer);
+    this.#joinTimer = undefined;
   }
 
   /** Calls `refresh` every `ms` while in a room (fresh TURN credentials); undefined: never. */
@@ -234,6 +235,7 @@ export class Session implements SessionHandle {
 
   stopIceRefresh(): void {
     clearInterval(this.#iceTimer);
+    this.#iceTimer = undefined;
   }
 
   /**
