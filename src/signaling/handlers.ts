@@ -299,12 +299,22 @@ async function resume(
     ctx.rooms.store.getRoom(roomId),
     ctx.rooms.store.getPeers(roomId),
   ]);
+  let connectionMode = ctx.media.modeOf(roomId);
+  let restartSfu = false;
   if (taken.fromNode !== undefined) {
     // Resumed here from another node: stand-ins for the room's other peers, and every node of the
-    // room (and the one it came from) learns where it lives now. Its media objects, on the room's
-    // media node, stay as they were.
+    // room (and the one it came from) learns where it lives now. In an SFU room it gets new
+    // transports: its old ones may have been on the node that went away. The room's media node
+    // drops its SFU objects and takes it in again (others see its producers close and come back).
     addRemotePeers(ctx, roomId, stored);
     ctx.registry.notifyNodes('M', roomId, peerId, '', taken.fromNode);
+    if (room) {
+      const count = ctx.registry.countIn(roomId);
+      ctx.media.peerLeft(roomId, peerId, count);
+      const effects = await ctx.media.peerJoining(room, peerId, count);
+      connectionMode = effects.mode;
+      restartSfu = effects.mode !== 'p2p';
+    }
   }
   const routerRtpCapabilities = ctx.media.routerRtpCapabilities(roomId);
   const replied = reply({
@@ -315,7 +325,7 @@ async function resume(
       .filter((p) => p.peerId !== peerId)
       .map((p) => ({ peerId: p.peerId, displayName: p.displayName, mediaState: p.mediaState })),
     iceServers: iceServersFor(ctx.config, peerId),
-    connectionMode: ctx.media.modeOf(roomId),
+    connectionMode,
     ...(room ? { roomMode: room.mode } : {}),
     ...(routerRtpCapabilities !== undefined ? { routerRtpCapabilities } : {}),
     resumeToken: session.resumeToken,
@@ -324,6 +334,9 @@ async function resume(
   });
   keepIceFresh(ctx, session, peerId);
   for (const frame of taken.frames) session.sendRaw(frame);
+  if (restartSfu && routerRtpCapabilities !== undefined) {
+    session.send({ type: 'sfu-restart', roomId, routerRtpCapabilities, reason: 'resumed on another node' });
+  }
   ctx.logger.info({ roomId, peerId, sessionId: session.id, queued: taken.frames.length }, 'peer resumed');
   return replied;
 }

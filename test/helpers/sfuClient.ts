@@ -34,16 +34,32 @@ export class SyntheticSfuClient {
     wsUrl: string,
     roomId: string,
     peerId: string,
-    options: { produce?: boolean } = {},
+    options: { produce?: boolean; resumeToken?: string } = {},
   ): Promise<SyntheticSfuClient> {
     const ws = await TestClient.connect(wsUrl);
     const client = new SyntheticSfuClient(ws, peerId, options.produce ?? true);
     ws.ws.on('message', (data) => client.#onPush(JSON.parse(data.toString()) as ServerMessage));
-    const joined = await ws.join(roomId, peerId);
-    client.modes.push(joined.connectionMode);
-    if (joined.connectionMode !== 'p2p') client.#startSfu(joined.routerRtpCapabilities);
+    const reply = await ws.request({
+      type: 'join-room',
+      roomId,
+      peerId,
+      displayName: peerId,
+      mediaState: { audio: true, video: true, screen: false },
+      ...(options.resumeToken !== undefined ? { resumeToken: options.resumeToken } : {}),
+    });
+    if (reply.type !== 'room-joined') throw new Error(`join failed: ${JSON.stringify(reply)}`);
+    client.resumeToken = reply.resumeToken;
+    client.resumed = reply.resumed === true;
+    client.modes.push(reply.connectionMode);
+    // A resumed peer is told what to do with its SFU side (sfu-restart), not guessed here.
+    if (reply.connectionMode !== 'p2p' && !client.resumed) client.#startSfu(reply.routerRtpCapabilities);
     return client;
   }
+
+  /** From room-joined: presenting it on a new connection resumes this peer. */
+  resumeToken: string | undefined;
+  /** Whether the join was a resume. */
+  resumed = false;
 
   get mode(): string {
     return this.modes.at(-1) ?? 'p2p';

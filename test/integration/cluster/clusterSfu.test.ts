@@ -116,4 +116,53 @@ describe('a cluster room on the SFU', () => {
     const [onB, onC] = [await sfuTransports(b), await sfuTransports(c)];
     expect(owner === 'node-b' ? [onB, onC] : [onC, onB]).toEqual([4, 0]);
   }, 60_000);
+
+  it('a peer of a stopped node resumes on another node with new transports, and media flows again', async () => {
+    const [, pb, pc] = peers as [SyntheticSfuClient, SyntheticSfuClient, SyntheticSfuClient];
+    const proc = startProcess({
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: prefix,
+      NODE_ID: 'node-d',
+      NODE_HEARTBEAT_MS: String(HEARTBEAT_MS),
+      SFU_ENABLED: 'true',
+      MEDIASOUP_NUM_WORKERS: '1',
+      RTC_PORT: String(await freePortBase(1)),
+      SFU_UPGRADE_AT: '3',
+      SFU_DOWNGRADE_AT: '1',
+      LOG_LEVEL: 'info',
+    });
+    const base = await proc.listening;
+    const d: Node = { id: 'node-d', proc, base, ws: `${base.replace('http', 'ws')}/ws` };
+    nodes.push(d);
+    const pd = await SyntheticSfuClient.join(d.ws, ROOM, 'pd');
+    peers.push(pd);
+    await waitFor(() => flowing([pb, pc, pd], 10), 'media with the peer of node-d', 20_000).catch(diagnose);
+
+    const owner = nodes.find((n) => n.id === 'node-b') as Node;
+    const other = nodes.find((n) => n.id === 'node-c') as Node;
+    const pinned = await client.get(`${prefix}room:{${ROOM}}:sfu-node`);
+    const target = pinned === 'node-b' ? other : owner;
+    const started = Date.now();
+    d.proc.child.kill('SIGTERM');
+    await pd.ws.closed;
+    await pd.close();
+    const back = await SyntheticSfuClient.join(target.ws, ROOM, 'pd', {
+      resumeToken: pd.resumeToken as string,
+    });
+    peers.push(back);
+    expect(back.resumed).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5000);
+    await waitFor(() => back.restarts > 0, 'sfu-restart for the resumed peer', 10_000).catch(diagnose);
+    // Its new producers reach the others and theirs reach it: new transports, same peer.
+    const fresh = () => [...(back.peer?.produced.keys() ?? [])];
+    await waitFor(
+      () =>
+        flowing([pb, pc, back], 10) &&
+        fresh().length === 2 &&
+        [pb, pc].every((c) => c.receivingFromAll(fresh(), 10)),
+      'media again after the resume',
+      20_000,
+    ).catch(diagnose);
+    expect(pb.ws.received.filter((m) => m.type === 'peer-left' && m.peerId === 'pd')).toEqual([]);
+  }, 60_000);
 });
