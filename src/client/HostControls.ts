@@ -60,4 +60,22 @@ export class HostControls {
   requestMute(peerId: string, kinds: MuteKind[] = ['audio']) {
     return this.#signaling.request({ type: 'mute-peer', peerId, kinds }, 'host-action-done');
   }
+
+  /**
+   * Opens breakout rooms and sends peers there: each room's `peerIds`, or with `assign: 'random'`
+   * every peer but the hosts, dealt round the rooms. The peers move by themselves (`moving`/`moved`).
+   */
+  openBreakouts(rooms: Array<{ name: string; peerIds?: string[] }>, assign: 'list' | 'random' = 'list') {
+    return this.#signaling.request({ type: 'open-breakouts', rooms, assign }, 'breakouts');
+  }
+
+  /** Brings everyone in the breakout rooms back to this room. */
+  closeBreakouts() {
+    return this.#signaling.request({ type: 'close-breakouts' }, 'breakouts');
+  }
+
+  /** A message to every breakout room (a `breakout-message` event there). */
+  broadcastToBreakouts(text: string) {
+    return this.#signaling.request({ type: 'breakout-broadcast', text }, 'breakouts');
+  }
 }

@@ -1,4 +1,10 @@
-import type { ConnectionMode, MediaState, PeerInfo, ServerMessage } from '../protocol/index.ts';
+import type {
+  ConnectionMode,
+  MediaState,
+  PeerInfo,
+  ServerMessage,
+  ServerMessageOf,
+} from '../protocol/index.ts';
 import { Chat } from './Chat.ts';
 import { loadDevice } from './deviceCache.ts';
 import { Emitter } from './Emitter.ts';
@@ -121,6 +127,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       emit: (event, payload) => this.emit(event, payload),
       end: (reason) => this.#teardown(reason),
       mute: (kinds) => void this.#local.setState(Object.fromEntries(kinds.map((k) => [k, false]))),
+      move: (m) => void this.#move(m),
       log: (...args) => this.#log(...args),
     };
     this.#onPush = roomPushDispatcher(targets);
@@ -293,6 +300,22 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     if (caps) loadDevice(caps).catch((err) => this.#log('device preload failed:', err));
     this.#switcher.joined(reply.connectionMode, reply.routerRtpCapabilities, reply.roomMode ?? 'auto');
     return { roomId, peerId, peers: this.peers, iceServers, connectionMode };
+  }
+
+  /** A host sent us to another room of the meeting (breakouts): leave, and join it as the same person. */
+  async #move(m: ServerMessageOf<'move-to-room'>): Promise<void> {
+    if (!this.#join || this.#state !== 'connected') return;
+    const { roomId, fromRoomId, name } = m;
+    this.emit('moving', { roomId, fromRoomId, name, reason: m.reason });
+    await this.#signaling.request({ type: 'leave-room' }, 'room-left').catch(() => undefined);
+    this.#join = { ...this.#join, roomId };
+    this.#resumeToken = undefined;
+    try {
+      this.emit('moved', { room: await this.#joinRoom(), fromRoomId, name });
+    } catch (err) {
+      this.#emitError(err, 'CONNECTION_FAILED');
+      this.#teardown(`could not move to room ${roomId}`);
+    }
   }
 
   /** The socket is back (Signaling's reconnect loop): join again, as the same peer. */

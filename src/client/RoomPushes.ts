@@ -20,6 +20,8 @@ export interface RoomPushTargets {
   end(reason: string): void;
   /** A host asked us to mute these. */
   mute(kinds: Array<'audio' | 'video' | 'screen'>): void;
+  /** A host sent us to another room of the meeting (breakout rooms). */
+  move(message: ServerMessageOf<'move-to-room'>): void;
   log(...args: unknown[]): void;
 }
 
@@ -56,6 +58,10 @@ export function roomPushHandlers(t: RoomPushTargets): PushHandlers {
       t.mute(m.kinds);
       t.emit('mute-requested', { byPeerId: m.byPeerId, kinds: m.kinds });
     },
+    breakouts: (m) => t.emit('breakouts', { roomId: m.roomId, breakouts: m.breakouts }),
+    'move-to-room': (m) => t.move(m),
+    'breakout-message': (m) =>
+      t.emit('breakout-message', { fromPeerId: m.fromPeerId, text: m.text, sentAt: m.sentAt }),
     'ice-servers-updated': (m) => t.paths.updateIceServers(m.iceServers),
     // The socket closes next; the reconnect loop takes over from there.
     'server-shutdown': (m) => t.log('server shutting down:', m.reason),

@@ -1,4 +1,5 @@
 import type {
+  BreakoutRoom,
   ChatMessage,
   ConnectionMode,
   ErrorCode,
@@ -174,4 +175,12 @@ export interface OpenCallEvents {
   kicked: { reason: string };
   /** A host asks us to mute; the SDK has already muted these. */
   'mute-requested': { byPeerId: string; kinds: Array<'audio' | 'video' | 'screen'> };
+  /** The meeting's breakout rooms changed (empty: closed). */
+  breakouts: { roomId: string; breakouts: BreakoutRoom[] };
+  /** We were sent to another room of the meeting and are joining it (same name and media state). */
+  moving: { roomId: string; fromRoomId: string; name?: string | undefined; reason: string };
+  /** We are in that room now (`room` as connect() returns it). */
+  moved: { room: RoomInfo; fromRoomId: string; name?: string | undefined };
+  /** A host's message to all the breakout rooms of the meeting. */
+  'breakout-message': { fromPeerId: string; text: string; sentAt: number };
 }

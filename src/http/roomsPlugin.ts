@@ -55,6 +55,8 @@ export async function roomsPlugin(base: FastifyInstance, opts: RoomsPluginOption
     encryption: room.encryption,
     mode: room.mode,
     createdAt: room.createdAt,
+    ...(room.parentRoomId !== undefined ? { parentRoomId: room.parentRoomId } : {}),
+    ...(room.breakouts?.length ? { breakouts: room.breakouts } : {}),
   });
 
   // Admin routes: with ADMIN_TOKEN, its bearer from anywhere; without, loopback callers only (the

@@ -164,6 +164,42 @@ export const clientMessages = defineClientMessages({
     errors: ['NOT_IN_ROOM', 'FORBIDDEN', 'PEER_NOT_FOUND'],
   },
 
+  /**
+   * Opens breakout rooms, sub-rooms of this meeting, and sends peers there (`move-to-room`): each
+   * room's `peerIds`, or (`assign: 'random'`) every peer but the hosts, dealt round the rooms.
+   */
+  'open-breakouts': {
+    shape: {
+      rooms: z
+        .array(
+          z.object({
+            name: z.string().min(1).max(64),
+            peerIds: z.array(Id).max(1000).optional(),
+          }),
+        )
+        .min(1)
+        .max(20),
+      assign: z.enum(['list', 'random']).optional(),
+    },
+    reply: 'breakouts',
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN', 'INVALID_MESSAGE', 'PEER_NOT_FOUND'],
+  },
+  /** Closes the breakout rooms: everyone in them is sent back to this room. */
+  'close-breakouts': {
+    shape: {},
+    reply: 'breakouts',
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN'],
+  },
+  /** A host's message to every breakout room (and this one): a `breakout-message` push. */
+  'breakout-broadcast': {
+    shape: { text: z.string().min(1).max(4096) },
+    reply: 'breakouts',
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'FORBIDDEN', 'INVALID_MESSAGE'],
+  },
+
   // -------------------------------------------------------------- SFU (ConnectionManager's operations)
   'sfu-join': {
     shape: { rtpCapabilities: RtpCapabilities },

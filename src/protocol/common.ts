@@ -68,3 +68,7 @@ export const ChatText = z
   .string()
   .min(1, 'must not be empty')
   .refine((t) => Buffer.byteLength(t) <= 4096, 'must be at most 4096 bytes');
+
+/** A breakout room of a meeting: its room id and the name the host gave it. */
+export const BreakoutRoom = z.object({ roomId: z.string(), name: z.string() });
+export type BreakoutRoom = z.infer<typeof BreakoutRoom>;

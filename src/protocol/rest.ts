@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConnectionMode, Encryption, Id, MediaState, RoomModePolicy } from './common.ts';
+import { BreakoutRoom, ConnectionMode, Encryption, Id, MediaState, RoomModePolicy } from './common.ts';
 import { ProducerInfo } from './server.ts';
 
 /*
@@ -41,6 +41,10 @@ export const CreateRoomResponse = z.object({
   encryption: Encryption,
   mode: RoomModePolicy,
   createdAt: z.string(),
+  /** A breakout room: the meeting (main room) it belongs to. */
+  parentRoomId: z.string().optional(),
+  /** A meeting with open breakout rooms: them. */
+  breakouts: z.array(BreakoutRoom).optional(),
 });
 export type CreateRoomResponse = z.infer<typeof CreateRoomResponse>;
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  BreakoutRoom,
   ChatMessage,
   ConnectionMode,
   IceServer,
@@ -129,6 +130,24 @@ export const serverMessages = defineServerMessages({
   'host-action-done': {
     delivery: 'reply',
     shape: { action: z.enum(['admit', 'deny', 'kick', 'mute']), peerId: z.string() },
+  },
+  /** The meeting's breakout rooms: the reply to a host's breakout action, and pushed to the room. */
+  breakouts: {
+    delivery: 'both',
+    shape: { roomId: z.string(), breakouts: z.array(BreakoutRoom) },
+  },
+  /**
+   * Go to another room of the meeting (a breakout room, or back to the main one): the SDK leaves
+   * and joins `roomId` with the same name and media state.
+   */
+  'move-to-room': {
+    delivery: 'push',
+    shape: { roomId: z.string(), fromRoomId: z.string(), name: z.string().optional(), reason: z.string() },
+  },
+  /** A host's message to all the breakout rooms of a meeting. */
+  'breakout-message': {
+    delivery: 'push',
+    shape: { roomId: z.string(), fromPeerId: z.string(), text: z.string(), sentAt: z.number() },
   },
   /** To a newcomer held in the waiting room; room-joined (or a FORBIDDEN error) follows. */
   waiting: { delivery: 'push', shape: { roomId: z.string(), peerId: z.string() } },

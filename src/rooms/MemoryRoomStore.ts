@@ -1,4 +1,4 @@
-import type { ChatMessage } from '../protocol/index.ts';
+import type { BreakoutRoom, ChatMessage } from '../protocol/index.ts';
 import { MediaState } from '../protocol/index.ts';
 import type { RoomStore } from './RoomStore.ts';
 import {
@@ -79,6 +79,14 @@ export class MemoryRoomStore implements RoomStore {
     const room = this.#live(roomId, Date.now());
     if (!room) return null;
     room.record = { ...room.record, access: { ...access } };
+    return structuredClone(room.record);
+  }
+
+  async setBreakouts(roomId: string, breakouts: BreakoutRoom[] | null): Promise<RoomRecord | null> {
+    const room = this.#live(roomId, Date.now());
+    if (!room) return null;
+    const { breakouts: _old, ...rest } = room.record;
+    room.record = RoomRecord.parse(breakouts ? { ...rest, breakouts } : rest);
     return structuredClone(room.record);
   }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { z } from 'zod';
-import { ChatMessage, MediaState } from '../protocol/index.ts';
+import { type BreakoutRoom, ChatMessage, MediaState } from '../protocol/index.ts';
 import type { RoomStore } from './RoomStore.ts';
 import {
   type JoinOptions,
@@ -359,6 +359,15 @@ export class RedisRoomStore implements RoomStore {
     const updated = RoomRecord.parse({ ...room, access });
     const meta = this.roomKeys(roomId).meta;
     const set = await this.#run(scripts.setRecord, [meta], [JSON.stringify(updated)]);
+    return set === 1 ? updated : null;
+  }
+
+  async setBreakouts(roomId: string, breakouts: BreakoutRoom[] | null): Promise<RoomRecord | null> {
+    const room = await this.getRoom(roomId);
+    if (!room) return null;
+    const { breakouts: _old, ...rest } = room;
+    const updated = RoomRecord.parse(breakouts ? { ...rest, breakouts } : rest);
+    const set = await this.#run(scripts.setRecord, [this.roomKeys(roomId).meta], [JSON.stringify(updated)]);
     return set === 1 ? updated : null;
   }
 

@@ -1,4 +1,4 @@
-import type { ChatMessage } from '../protocol/index.ts';
+import type { BreakoutRoom, ChatMessage } from '../protocol/index.ts';
 import type {
   JoinOptions,
   JoinResult,
@@ -39,6 +39,8 @@ export interface RoomStore {
   chatHistory(roomId: string): Promise<ChatMessage[]>;
   /** Replaces a live room's access settings; the updated record, or null when there is no such room. */
   setRoomAccess(roomId: string, access: RoomAccess): Promise<RoomRecord | null>;
+  /** Replaces a live room's list of open breakout rooms (null: none); like setRoomAccess. */
+  setBreakouts(roomId: string, breakouts: BreakoutRoom[] | null): Promise<RoomRecord | null>;
 
   /**
    * Adds a peer, atomically with the existence, duplicate and capacity checks: concurrent joins can

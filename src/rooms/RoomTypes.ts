@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Encryption, Id, MediaState, RoomModePolicy } from '../protocol/index.ts';
+import { BreakoutRoom, Encryption, Id, MediaState, RoomModePolicy } from '../protocol/index.ts';
 
 /** A room's stored metadata: what POST /api/rooms creates, or what auto-create makes on first join. */
 /** Who may come in, set by the room's host. Absent: open. */
@@ -19,6 +19,10 @@ export const RoomRecord = z.object({
   mode: RoomModePolicy,
   createdAt: z.string(),
   access: RoomAccess.optional(),
+  /** A breakout room's meeting (main room). */
+  parentRoomId: z.string().optional(),
+  /** A meeting's open breakout rooms. */
+  breakouts: z.array(BreakoutRoom).optional(),
 });
 export type RoomRecord = z.infer<typeof RoomRecord>;
 

@@ -9,6 +9,7 @@ import {
   type SignalingMessageType,
 } from '../protocol/index.ts';
 import type { PeerRecord, RoomRecord } from '../rooms/RoomTypes.ts';
+import { breakoutHandlers } from './breakoutHandlers.ts';
 import { chatHandlers } from './chatHandlers.ts';
 import { hostHandlers } from './hostHandlers.ts';
 import { iceRefreshMs, iceServersFor } from './iceServers.ts';
@@ -551,6 +552,7 @@ const ping: Handler<'ping'> = (_ctx, session, _msg, reply) => {
 export const handlers: HandlerTable = {
   ...hostHandlers,
   ...chatHandlers,
+  ...breakoutHandlers,
   'join-room': joinRoom,
   'leave-room': leaveRoom,
   offer,

@@ -24,7 +24,7 @@ type HostMessageType = Extract<
 >;
 
 /** The host's room, or NOT_IN_ROOM / FORBIDDEN. */
-async function hostRoom(
+export async function hostRoom(
   ctx: SignalingContext,
   session: Session,
 ): Promise<{ room: RoomRecord; peerId: string }> {

@@ -56,6 +56,24 @@ export class SyntheticSfuClient {
     return client;
   }
 
+  /** Leaves its room and joins `roomId` on the same socket (what the SDK does on move-to-room). */
+  async moveTo(roomId: string): Promise<ServerMessageOf<'room-joined'>> {
+    this.#stopSfu();
+    const left = await this.ws.request({ type: 'leave-room' });
+    if (left.type !== 'room-left') throw new Error(`leave failed: ${JSON.stringify(left)}`);
+    const reply = await this.ws.request({
+      type: 'join-room',
+      roomId,
+      peerId: this.peerId,
+      displayName: this.peerId,
+      mediaState: { audio: true, video: true, screen: false },
+    });
+    if (reply.type !== 'room-joined') throw new Error(`join failed: ${JSON.stringify(reply)}`);
+    this.modes.push(reply.connectionMode);
+    if (reply.connectionMode !== 'p2p') this.#startSfu(reply.routerRtpCapabilities);
+    return reply;
+  }
+
   /** From room-joined: presenting it on a new connection resumes this peer. */
   resumeToken: string | undefined;
   /** Whether the join was a resume. */

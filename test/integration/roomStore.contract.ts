@@ -106,6 +106,26 @@ export function describeRoomStoreContract(name: string, factory: RoomStoreFactor
         expect(await store.getRoom('missing')).toBeNull();
       });
 
+      it('keeps a meeting’s breakout rooms and a breakout room’s parent with the records', async () => {
+        const store = await makeStore();
+        await store.createRoom(
+          roomRecord('main', { access: { locked: true, passwordHash: null, waitingRoom: false } }),
+        );
+        await store.createRoom(roomRecord('main.b1', { parentRoomId: 'main' }));
+        const breakouts = [
+          { roomId: 'main.b1', name: 'Red' },
+          { roomId: 'main.b2', name: 'Blue' },
+        ];
+        expect(await store.setBreakouts('main', breakouts)).toMatchObject({ roomId: 'main', breakouts });
+        expect(await store.getRoom('main')).toMatchObject({ breakouts, access: { locked: true } });
+        expect((await store.getRoom('main.b1'))?.parentRoomId).toBe('main');
+        const cleared = await store.setBreakouts('main', null);
+        expect(cleared?.breakouts).toBeUndefined();
+        expect((await store.getRoom('main'))?.breakouts).toBeUndefined();
+        expect((await store.getRoom('main'))?.access?.locked).toBe(true);
+        expect(await store.setBreakouts('nowhere', breakouts)).toBeNull();
+      });
+
       it('keeps the last chat messages of a live room, oldest first, and drops them with it', async () => {
         const store = await makeStore();
         await store.createRoom(roomRecord('c1'));

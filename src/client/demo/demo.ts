@@ -351,8 +351,46 @@ function showKnock(peerId: string, name: string): void {
   $('knocks').append(card);
 }
 
+/**
+ * Breakout rooms. Hosts: the button splits the others into rooms of two (at random) or, while
+ * rooms are open, brings everyone back. Everyone: a banner names the breakout room one is in.
+ */
+function wireBreakouts(): void {
+  const button = $<HTMLButtonElement>('btn-breakouts');
+  const banner = $('breakout-banner');
+  let open = false;
+  const setOpen = (value: boolean) => {
+    open = value;
+    button.setAttribute('aria-pressed', String(open));
+    button.querySelector('.ctrl-label')!.textContent = open ? 'End breakouts' : 'Breakouts';
+  };
+  button.addEventListener('click', () => {
+    const rooms = Math.max(1, Math.floor(remotes.size / 2));
+    const action = open
+      ? client.host.closeBreakouts()
+      : client.host.openBreakouts(
+          Array.from({ length: rooms }, (_, i) => ({ name: `Room ${i + 1}` })),
+          'random',
+        );
+    action.then((r) => setOpen(r.breakouts.length > 0)).catch((e: Error) => toast(e.message, 'error'));
+  });
+  client.on('breakouts', ({ breakouts }) => setOpen(breakouts.length > 0));
+  client.on('moving', ({ name, reason }) =>
+    toast(name ? `Moving to ${name}…` : `Back to the main room (${reason})`),
+  );
+  // The tiles follow by themselves: the SDK reports the old room's peers left and the new ones joined.
+  client.on('moved', ({ room, name }) => {
+    banner.textContent = name ? `Breakout room: ${name}` : '';
+    banner.hidden = !name;
+    $('room-name').textContent = name ? `${roomId} · ${name}` : room.roomId;
+    render();
+  });
+  client.on('breakout-message', ({ text }) => toast(`Host to all rooms: ${text}`));
+}
+
 function wireClient(): void {
   wireChat();
+  wireBreakouts();
   client.on('knock', ({ peerId, displayName: name }) => showKnock(peerId, name));
   client.on('knock-ended', ({ peerId }) => {
     for (const card of $('knocks').querySelectorAll<HTMLElement>('.knock')) {
