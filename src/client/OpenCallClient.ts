@@ -5,6 +5,7 @@ import type {
   ServerMessage,
   ServerMessageOf,
 } from '../protocol/index.ts';
+import { AudioLevelReporter } from './AudioLevelReporter.ts';
 import { Chat } from './Chat.ts';
 import { loadDevice } from './deviceCache.ts';
 import { Emitter } from './Emitter.ts';
@@ -52,6 +53,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
   readonly #switcher: ModeSwitcher;
   readonly #onPush: (message: ServerMessage) => void;
   readonly host: HostControls;
+  readonly #levels: AudioLevelReporter;
   readonly chat: Chat;
   #state: ClientState = 'idle';
   #join: ConnectOptions | undefined;
@@ -131,6 +133,11 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       log: (...args) => this.#log(...args),
     };
     this.#onPush = roomPushDispatcher(targets);
+    this.#levels = new AudioLevelReporter({
+      mic: () => (this.#local.isPaused('mic') ? undefined : this.#local.tracks.get('mic')),
+      wanted: () => this.#state === 'connected' && this.mode === 'p2p',
+      send: (level) => this.#signaling.send({ type: 'audio-level', level }),
+    });
   }
 
   // ------------------------------------------------------------------ state for apps and tests
@@ -212,6 +219,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       const info = await this.#joinRoom();
       if (session !== this.#session) throw new OpenCallError('CONNECTION_FAILED', 'Closed while connecting');
       this.#setState('connected');
+      this.#levels.start();
       return info;
     } catch (err) {
       if (session === this.#session) this.#teardown('connect failed', false);
@@ -342,6 +350,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
 
   #teardown(reason: string, emitClosed = true): void {
     this.#session++;
+    this.#levels.stop();
     this.#switcher.reset();
     this.#paths.destroy();
     this.#paths.registry.clear();

@@ -58,6 +58,7 @@ export function roomPushHandlers(t: RoomPushTargets): PushHandlers {
       t.mute(m.kinds);
       t.emit('mute-requested', { byPeerId: m.byPeerId, kinds: m.kinds });
     },
+    'active-speaker': (m) => t.emit('active-speaker', { peerId: m.peerId }),
     breakouts: (m) => t.emit('breakouts', { roomId: m.roomId, breakouts: m.breakouts }),
     'move-to-room': (m) => t.move(m),
     'breakout-message': (m) =>

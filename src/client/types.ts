@@ -175,6 +175,8 @@ export interface OpenCallEvents {
   kicked: { reason: string };
   /** A host asks us to mute; the SDK has already muted these. */
   'mute-requested': { byPeerId: string; kinds: Array<'audio' | 'video' | 'screen'> };
+  /** The room's active speaker changed (the SFU measures it; in P2P the peers report their levels). */
+  'active-speaker': { peerId: string };
   /** The meeting's breakout rooms changed (empty: closed). */
   breakouts: { roomId: string; breakouts: BreakoutRoom[] };
   /** We were sent to another room of the meeting and are joining it (same name and media state). */

@@ -296,6 +296,12 @@ export const clientMessages = defineClientMessages({
   'sfu-ready': { shape: {}, reply: null, route: 'switch', errors: [] },
   /** The sender's P2P mesh is flowing again during a downgrade. */
   'p2p-ready': { shape: {}, reply: null, route: 'switch', errors: [] },
+  /**
+   * The sender's own microphone level (0 silent … 1 loudest), a few times a second while it speaks:
+   * in P2P the server has no media to measure, so the room's active speaker comes from these. In
+   * SFU modes the router measures (ActiveSpeakerObserver) and reports are ignored.
+   */
+  'audio-level': { shape: { level: z.number().min(0).max(1) }, reply: null, route: 'switch', errors: [] },
 });
 
 type Table = typeof clientMessages;

@@ -131,6 +131,8 @@ export const serverMessages = defineServerMessages({
     delivery: 'reply',
     shape: { action: z.enum(['admit', 'deny', 'kick', 'mute']), peerId: z.string() },
   },
+  /** Who is speaking: the loudest voice of the room, announced at most every 500 ms when it changes. */
+  'active-speaker': { delivery: 'push', shape: { roomId: z.string(), peerId: z.string() } },
   /** The meeting's breakout rooms: the reply to a host's breakout action, and pushed to the room. */
   breakouts: {
     delivery: 'both',

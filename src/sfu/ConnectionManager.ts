@@ -15,6 +15,7 @@ import {
   type SwitchMessageType,
 } from '../protocol/index.ts';
 import type { RoomRecord } from '../rooms/RoomTypes.ts';
+import { ActiveSpeaker } from './ActiveSpeaker.ts';
 import type {
   JoinEffects,
   MediaMessage,
@@ -77,6 +78,8 @@ interface RoomMedia {
   rebuilding: boolean;
   /** The current switch got its one extra timeout (every waiting peer reaches the SFU, media is slow). */
   switchExtended: boolean;
+  /** Who is speaking (the SFU's observer, or the peers' own level reports in P2P). */
+  readonly speaker: ActiveSpeaker;
 }
 
 /**
@@ -312,6 +315,7 @@ export class ConnectionManager implements RoomMediaController {
     if (!state) return;
     state.peers.delete(peerId);
     state.ready.delete(peerId);
+    state.speaker.remove(peerId);
     state.sfu?.removePeer(peerId);
     if (participantCount === 0) {
       this.roomClosed(roomId);
@@ -343,6 +347,7 @@ export class ConnectionManager implements RoomMediaController {
     const state = this.#rooms.get(roomId);
     if (!state) return;
     this.#rooms.delete(roomId);
+    state.speaker.close();
     this.#cancelDowngrade(state);
     clearTimeout(state.switchTimer);
     clearTimeout(state.retryTimer);
@@ -379,6 +384,10 @@ export class ConnectionManager implements RoomMediaController {
       if (state) this.#markReady(state, peerId, 'downgrading');
     },
     'sfu-transport-failed': (state, peerId, message) => this.#clientTransportFailed(state, peerId, message),
+    // With a router, its observer measures the media itself; the clients' reports are for P2P.
+    'audio-level': (state, peerId, message) => {
+      if (state && !state.sfu && state.peers.has(peerId)) state.speaker.report(peerId, message.level);
+    },
   };
 
   #runSwitch<T extends SwitchMessageType>(
@@ -427,6 +436,11 @@ export class ConnectionManager implements RoomMediaController {
         downgradeNotBefore: 0,
         rebuilding: false,
         switchExtended: false,
+        speaker: new ActiveSpeaker(
+          (peerId) =>
+            this.#messenger.broadcast(room.roomId, { type: 'active-speaker', roomId: room.roomId, peerId }),
+          this.#now,
+        ),
       };
       this.#rooms.set(room.roomId, state);
     }
@@ -756,6 +770,7 @@ export class ConnectionManager implements RoomMediaController {
     const { roomId } = state;
     const send = (peerId: string, message: OutgoingMessage) =>
       this.#messenger.sendTo(roomId, peerId, message);
+    sfu.on('activespeaker', ({ peerId }) => state.speaker.set(peerId));
     sfu.on('newproducer', (info) => {
       for (const peerId of sfu.peerIds)
         if (peerId !== info.peerId) send(peerId, { type: 'sfu-new-producer', ...info });

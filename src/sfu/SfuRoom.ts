@@ -72,6 +72,7 @@ function errorMessage(error: unknown): string {
 export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuRoomApi {
   readonly roomId: string;
   readonly #router: ms.Router;
+  readonly #speakers: ms.ActiveSpeakerObserver;
   readonly #pool: SfuRouterSource;
   readonly #logger: Logger;
   readonly #initialAvailableOutgoingBitrate: number;
@@ -90,13 +91,21 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   static async create(options: SfuRoomOptions): Promise<SfuRoom> {
     const codecs = (options.mediaCodecs ?? routerMediaCodecs).map((c) => ({ ...c }));
     const router = await options.pool.createRouter(codecs, { roomId: options.roomId });
-    return new SfuRoom(options, router);
+    // Who speaks, from the audio level header extension of every audio producer; mediasoup drops
+    // closed producers from it by itself.
+    const speakers = await router.createActiveSpeakerObserver({ interval: 300 });
+    return new SfuRoom(options, router, speakers);
   }
 
-  private constructor(options: SfuRoomOptions, router: ms.Router) {
+  private constructor(options: SfuRoomOptions, router: ms.Router, speakers: ms.ActiveSpeakerObserver) {
     super();
     this.roomId = options.roomId;
     this.#router = router;
+    this.#speakers = speakers;
+    speakers.on('dominantspeaker', ({ producer }) => {
+      const { peerId } = producer.appData as ProducerAppData;
+      if (!this.#closed) this.safeEmit('activespeaker', { peerId });
+    });
     this.#pool = options.pool;
     this.#logger = options.logger.child({ component: 'SfuRoom', roomId: options.roomId });
     this.#initialAvailableOutgoingBitrate =
@@ -286,6 +295,11 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     }
     this.#registerProducer(peer, producer);
     this.#producerTransport.set(producer.id, transport.id);
+    if (kind === 'audio' && source === 'mic') {
+      this.#speakers.addProducer({ producerId: producer.id }).catch((err: unknown) => {
+        this.#logger.debug({ err: errorMessage(err), producerId: producer.id }, 'not observed for speaking');
+      });
+    }
     const info = this.#producerInfo(producer);
     this.#logger.debug({ peerId, producerId: producer.id, kind, source, paused }, 'producer created');
     this.safeEmit('newproducer', info);

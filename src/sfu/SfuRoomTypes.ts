@@ -88,6 +88,8 @@ export type SfuRoomEvents = {
   transportconnected: [TransportRef];
   /** A transport's DTLS handshake failed. */
   transportfailed: [TransportRef & { reason: string }];
+  /** The dominant speaker changed (the router's ActiveSpeakerObserver, over the audio producers). */
+  activespeaker: [{ peerId: string }];
   /** The router is gone; the room is unusable. No per-producer events are emitted for this. */
   close: [SfuRoomCloseReason];
 };

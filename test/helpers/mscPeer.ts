@@ -20,6 +20,7 @@ import {
   RtpPacket,
   type types,
   useAbsSendTime,
+  useAudioLevelIndication,
   useFIR,
   useNACK,
   usePLI,
@@ -95,7 +96,7 @@ function weriftCapabilities() {
       ],
     },
     headerExtensions: {
-      audio: [useSdesMid()],
+      audio: [useSdesMid(), useAudioLevelIndication()],
       video: [useSdesMid(), useAbsSendTime()],
     },
   };
@@ -122,6 +123,11 @@ export class SyntheticRtpSource {
   #pictureId = random16() & 0x7fff;
   #frame = 0;
   #keyframeRequested = true;
+  /**
+   * Audio: the level this source claims in the ssrc-audio-level header extension (RFC 6464: −dBov,
+   * 0 loudest … 127 silence), and the extension's negotiated id; undefined: no extension.
+   */
+  audioLevel: { dBov: number; extensionId: number } | undefined;
 
   constructor(kind: MediaKind) {
     this.kind = kind;
@@ -155,6 +161,11 @@ export class SyntheticRtpSource {
       ssrc: 0, // rewritten by the sender
       marker: this.kind === 'video', // one packet per frame: every packet ends its frame
     });
+    if (this.audioLevel) {
+      // The V bit (voice activity) set for anything louder than −127 dBov.
+      const { dBov, extensionId } = this.audioLevel;
+      header.extensions = [{ id: extensionId, payload: Buffer.from([(dBov < 127 ? 0x80 : 0) | dBov]) }];
+    }
     this.#seq = (this.#seq + 1) & 0xffff;
     this.#timestamp = (this.#timestamp + (this.kind === 'audio' ? 960 : 4500)) >>> 0;
     this.track.writeRtp(new RtpPacket(header, payload));
@@ -282,10 +293,17 @@ export class MscPeer {
   async produce(
     kind: MediaKind,
     source: MediaSource = kind === 'audio' ? 'mic' : 'camera',
+    options: { audioLevelDbov?: number } = {},
   ): Promise<ProducedStream> {
     const transport = await this.ensureSendTransport();
     const generator = new SyntheticRtpSource(kind);
     const producer = await transport.produce({ track: generator.track, appData: { source } });
+    const levelExtension = producer.rtpParameters.headerExtensions?.find(
+      (e) => e.uri === 'urn:ietf:params:rtp-hdrext:ssrc-audio-level',
+    );
+    if (options.audioLevelDbov !== undefined && levelExtension) {
+      generator.audioLevel = { dBov: options.audioLevelDbov, extensionId: levelExtension.id };
+    }
     // mediasoup asks for a keyframe (PLI, or FIR) whenever a consumer starts or resumes.
     const sender = producer.rtpSender;
     sender?.onPictureLossIndication.subscribe(() => generator.requestKeyframe());

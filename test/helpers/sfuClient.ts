@@ -24,20 +24,24 @@ export class SyntheticSfuClient {
   #closed = false;
   readonly #produce: boolean;
 
-  private constructor(ws: TestClient, peerId: string, produce: boolean) {
+  private constructor(ws: TestClient, peerId: string, produce: boolean, audioLevelDbov?: number) {
     this.ws = ws;
     this.peerId = peerId;
     this.#produce = produce;
+    this.#audioLevelDbov = audioLevelDbov;
   }
+
+  /** The mic level its audio claims (ssrc-audio-level, −dBov); undefined: no level extension. */
+  readonly #audioLevelDbov: number | undefined;
 
   static async join(
     wsUrl: string,
     roomId: string,
     peerId: string,
-    options: { produce?: boolean; resumeToken?: string } = {},
+    options: { produce?: boolean; resumeToken?: string; audioLevelDbov?: number } = {},
   ): Promise<SyntheticSfuClient> {
     const ws = await TestClient.connect(wsUrl);
-    const client = new SyntheticSfuClient(ws, peerId, options.produce ?? true);
+    const client = new SyntheticSfuClient(ws, peerId, options.produce ?? true, options.audioLevelDbov);
     ws.ws.on('message', (data) => client.#onPush(JSON.parse(data.toString()) as ServerMessage));
     const reply = await ws.request({
       type: 'join-room',
@@ -142,7 +146,11 @@ export class SyntheticSfuClient {
       await peer.ensureRecvTransport();
       if (this.#produce) {
         this.stage = 'produce-audio';
-        await peer.produce('audio');
+        await peer.produce(
+          'audio',
+          'mic',
+          this.#audioLevelDbov !== undefined ? { audioLevelDbov: this.#audioLevelDbov } : {},
+        );
         this.stage = 'produce-video';
         await peer.produce('video');
       }

@@ -2,7 +2,7 @@
  * The OpenCall demo page: joins the room named in the URL and shows everyone in a responsive grid.
  *
  * DOM hooks for tests: every tile has data-peer-id, data-source ('camera' | 'screen'),
- * data-local, data-display-name, data-mic-muted, data-camera-off; #mode-badge has data-mode;
+ * data-local, data-display-name, data-mic-muted, data-camera-off, data-speaking; #mode-badge has data-mode;
  * #app has data-view ('loading' | 'lobby' | 'call' | 'ended'); the client is window.opencall.
  */
 import {
@@ -132,6 +132,8 @@ let wantAudio = true;
 let wantVideo = true;
 let leaving = false;
 const remotes = new Map<string, Participant>();
+/** The room's active speaker (the server's active-speaker): its camera tile is outlined. */
+let speakerId: string | undefined;
 const me: Participant = {
   peerId: 'local',
   displayName: '',
@@ -391,6 +393,10 @@ function wireBreakouts(): void {
 function wireClient(): void {
   wireChat();
   wireBreakouts();
+  client.on('active-speaker', ({ peerId }) => {
+    speakerId = peerId;
+    render();
+  });
   client.on('knock', ({ peerId, displayName: name }) => showKnock(peerId, name));
   client.on('knock-ended', ({ peerId }) => {
     for (const card of $('knocks').querySelectorAll<HTMLElement>('.knock')) {
@@ -681,6 +687,7 @@ function updateTile(p: Participant, source: 'camera' | 'screen'): void {
   const el = tile.el;
   el.dataset.peerId = p.peerId;
   el.dataset.displayName = p.displayName;
+  el.dataset.speaking = String(source === 'camera' && speakerId !== undefined && speakerId === p.peerId);
   const videoTrack = p.tracks.get(source);
   const audioTrack = p.local ? undefined : p.tracks.get(source === 'camera' ? 'mic' : 'screen-audio');
   if (source === 'camera') {
