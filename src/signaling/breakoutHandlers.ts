@@ -71,7 +71,7 @@ function assignment(
       const j = randomInt(i + 1);
       [guests[i], guests[j]] = [guests[j] as string, guests[i] as string];
     }
-    guests.forEach((peerId, i) => out.set(peerId, i % msg.rooms.length));
+    for (const [i, peerId] of guests.entries()) out.set(peerId, i % msg.rooms.length);
     return out;
   }
   const ids = new Set(present.map((p) => p.peerId));
