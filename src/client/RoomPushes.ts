@@ -58,6 +58,10 @@ export function roomPushHandlers(t: RoomPushTargets): PushHandlers {
       t.mute(m.kinds);
       t.emit('mute-requested', { byPeerId: m.byPeerId, kinds: m.kinds });
     },
+    'recording-started': (m) =>
+      t.emit('recording-started', { recordingId: m.recordingId, startedAt: m.startedAt }),
+    'recording-stopped': ({ recordingId, path, sizeBytes, durationS }) =>
+      t.emit('recording-stopped', { recordingId, path, sizeBytes, durationS }),
     'active-speaker': (m) => t.emit('active-speaker', { peerId: m.peerId }),
     breakouts: (m) => t.emit('breakouts', { roomId: m.roomId, breakouts: m.breakouts }),
     'move-to-room': (m) => t.move(m),

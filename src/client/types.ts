@@ -175,6 +175,10 @@ export interface OpenCallEvents {
   kicked: { reason: string };
   /** A host asks us to mute; the SDK has already muted these. */
   'mute-requested': { byPeerId: string; kinds: Array<'audio' | 'video' | 'screen'> };
+  /** The room is being recorded (the demo shows an indicator). */
+  'recording-started': { recordingId: string; startedAt: string };
+  /** The recording ended; `path` is the file on the server. */
+  'recording-stopped': { recordingId: string; path: string; sizeBytes: number; durationS: number };
   /** The room's active speaker changed (the SFU measures it; in P2P the peers report their levels). */
   'active-speaker': { peerId: string };
   /** The meeting's breakout rooms changed (empty: closed). */

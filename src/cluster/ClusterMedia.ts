@@ -18,12 +18,15 @@ import type {
   RoomMediaController,
   SfuStatus,
 } from '../sfu/ConnectionManagerTypes.ts';
+import type { RecordingStarted, RecordingStopped } from '../sfu/recording/RoomRecorder.ts';
 import type { SfuObjectCounts } from '../sfu/SfuRoomTypes.ts';
 import type { ClusterBus } from './ClusterBus.ts';
 import type { Envelope } from './ClusterBusTypes.ts';
 
 /** How long a request to the room's media node may take before the caller gives up. */
 const CALL_TIMEOUT_MS = 5_000;
+/** Starting a recording may wait for a whole P2P → SFU switch. */
+const RECORD_CALL_TIMEOUT_MS = 40_000;
 /** A pin outlives its room by at most this much (a crashed owner's pins do not pile up). */
 const PIN_TTL_MS = 24 * 3600_000;
 
@@ -43,6 +46,8 @@ return 0`;
 
 type Request =
   | { op: 'join'; room: RoomRecord; peerId: string; count: number }
+  | { op: 'record-start'; room: RoomRecord; peerId: string }
+  | { op: 'record-stop'; roomId: string; peerId: string; recordingId: string }
   | { op: 'left'; roomId: string; peerId: string; count: number }
   | { op: 'handle'; roomId: string; peerId: string; message: MediaMessage };
 
@@ -190,6 +195,28 @@ export class ClusterMedia implements RoomMediaController {
       | undefined;
   }
 
+  /** Recording runs where the room's SFU runs. */
+  async startRecording(room: RoomRecord): Promise<RecordingStarted> {
+    const owner = await this.#ownerOf(room.roomId);
+    if (owner === this.#self) return this.#local.startRecording(room);
+    return (await this.#call(
+      owner,
+      { op: 'record-start', room, peerId: '' },
+      RECORD_CALL_TIMEOUT_MS,
+    )) as RecordingStarted;
+  }
+
+  async stopRecording(roomId: string, recordingId: string): Promise<RecordingStopped | undefined> {
+    const owner = await this.#ownerOf(roomId);
+    if (owner === this.#self) return this.#local.stopRecording(roomId, recordingId);
+    const stopped = await this.#call(
+      owner,
+      { op: 'record-stop', roomId, peerId: '', recordingId },
+      RECORD_CALL_TIMEOUT_MS,
+    );
+    return (stopped ?? undefined) as RecordingStopped | undefined;
+  }
+
   /** Producers are known on the room's media node only; elsewhere REST lists none. */
   producersOf(roomId: string, peerId: string): ProducerInfo[] {
     return this.#local.producersOf(roomId, peerId);
@@ -273,20 +300,21 @@ export class ClusterMedia implements RoomMediaController {
     this.#local.adoptRoom(room, this.#peersOf(roomId), mode);
   }
 
-  async #call(nodeId: string, request: Request): Promise<unknown> {
+  async #call(nodeId: string, request: Request, timeoutMs = CALL_TIMEOUT_MS): Promise<unknown> {
     const id = this.#nextCall++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#calls.delete(id);
         reject(new ProtocolError('SFU_UNAVAILABLE', 'The node that runs this room’s media did not answer'));
-      }, CALL_TIMEOUT_MS);
+      }, timeoutMs);
       this.#calls.set(id, { nodeId, resolve, reject, timer });
       this.#send(nodeId, request, id);
     });
   }
 
   #send(nodeId: string, request: Request, id: number): void {
-    const roomId = request.op === 'join' ? request.room.roomId : request.roomId;
+    const roomId =
+      request.op === 'join' || request.op === 'record-start' ? request.room.roomId : request.roomId;
     this.#bus.send(nodeId, 'Q', roomId, request.peerId, JSON.stringify({ id, ...request }));
   }
 
@@ -332,6 +360,10 @@ export class ClusterMedia implements RoomMediaController {
       if (request.op === 'join') {
         this.#owners.set(request.room.roomId, this.#self);
         result = await this.#local.peerJoining(request.room, request.peerId, request.count);
+      } else if (request.op === 'record-start') {
+        result = await this.#local.startRecording(request.room);
+      } else if (request.op === 'record-stop') {
+        result = await this.#local.stopRecording(request.roomId, request.recordingId);
       } else if (request.op === 'left') {
         this.#local.peerLeft(request.roomId, request.peerId, request.count);
         if (request.count === 0) {

@@ -13,6 +13,8 @@ export interface RedisConfig {
 
 export interface SfuConfig {
   enabled: boolean;
+  /** Room recordings: where files go (RECORDINGS_DIR) and the ffmpeg to run (FFMPEG_PATH). */
+  recording: { dir: string; ffmpegPath: string };
   upgradeAt: number;
   downgradeAt: number;
   downgradeDelayMs: number;
@@ -167,6 +169,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     sfu: {
       enabled: e.SFU_ENABLED,
+      recording: { dir: e.RECORDINGS_DIR, ffmpegPath: e.FFMPEG_PATH },
       upgradeAt: e.SFU_UPGRADE_AT,
       downgradeAt: e.SFU_DOWNGRADE_AT,
       downgradeDelayMs: e.SFU_DOWNGRADE_DELAY_MS,

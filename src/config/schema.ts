@@ -140,6 +140,8 @@ export const EnvSchema = z
     AUTH_AUDIENCE: str(),
     RESUME_WINDOW_MS: int(defaults.RESUME_WINDOW_MS, 0, 600_000),
     NODE_HEARTBEAT_MS: int(defaults.NODE_HEARTBEAT_MS, 100, 600_000),
+    RECORDINGS_DIR: z.preprocess(emptyToUndefined, z.string().default(defaults.RECORDINGS_DIR)),
+    FFMPEG_PATH: z.preprocess(emptyToUndefined, z.string().default(defaults.FFMPEG_PATH)),
     WS_MAX_BUFFERED_BYTES: int(defaults.WS_MAX_BUFFERED_BYTES, 64 * 1024, 1024 * 1024 * 1024),
     WS_READ_BYTES_PER_S: int(defaults.WS_READ_BYTES_PER_S, 0, 1024 * 1024 * 1024),
     WS_ABUSE_CLOSE_MS: int(defaults.WS_ABUSE_CLOSE_MS, 0, 3_600_000),

@@ -19,6 +19,7 @@ import type { RoomService } from '../rooms/RoomService.ts';
 import type { RoomRecord } from '../rooms/RoomTypes.ts';
 import type { RoomMediaController } from '../sfu/ConnectionManagerTypes.ts';
 import { httpError, restError } from './httpErrors.ts';
+import { recordingRoutes } from './recordingRoutes.ts';
 
 export interface RoomsPluginOptions {
   config: Readonly<Config>;
@@ -104,6 +105,23 @@ export async function roomsPlugin(base: FastifyInstance, opts: RoomsPluginOption
       return refuse(err instanceof Error ? err.message : 'Invalid token');
     }
   };
+
+  // Recordings: the admin, or (auth on) a host token for the room.
+  const mayRecord = async (request: FastifyRequest, reply: FastifyReply) => {
+    const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+    if (opts.auth && bearer && !hasAdminToken(request)) {
+      const { roomId } = request.params as { roomId?: string };
+      const identity = await opts.auth.verify(bearer).catch(() => undefined);
+      if (identity?.role === 'host' && (identity.room === '*' || identity.room === roomId)) return;
+      return reply
+        .code(401)
+        .send(
+          restError(401, 'UNAUTHORIZED', 'Recording needs the admin token or a host token for this room'),
+        );
+    }
+    return requireAdmin(request, reply);
+  };
+  recordingRoutes(base, { rooms, media, mayRecord });
 
   // Besides the API-wide limit: room creations per client address per minute.
   const creations = new PerMinuteCounter(config.roomCreatesPerIpPerMin);

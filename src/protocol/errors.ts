@@ -30,6 +30,7 @@ export const ErrorCode = z.enum([
   'CONSUMER_NOT_FOUND',
   'CANNOT_CONSUME',
   'MEDIA_ERROR',
+  'RECORDING_UNAVAILABLE',
   'INTERNAL',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
@@ -63,6 +64,7 @@ export const errorMessages: Record<ErrorCode, string> = {
   CONSUMER_NOT_FOUND: 'Consumer not found',
   CANNOT_CONSUME: 'Cannot consume this producer with the given RTP capabilities',
   MEDIA_ERROR: 'Media server error',
+  RECORDING_UNAVAILABLE: 'The room cannot be recorded',
   INTERNAL: 'Internal server error',
 };
 

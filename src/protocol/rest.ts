@@ -219,3 +219,27 @@ export const RestError = z.object({
   details: z.unknown().optional(),
 });
 export type RestError = z.infer<typeof RestError>;
+
+// ------------------------------------------------------------------------------- recordings
+
+export const RecordingParams = z.object({
+  roomId: Id,
+  recordingId: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/),
+});
+
+/** 201 of POST /api/rooms/:roomId/recordings. */
+export const RecordingStartedResponse = z.object({
+  recordingId: z.string(),
+  roomId: z.string(),
+  /** The file on the server (Matroska, one track per producer). */
+  path: z.string(),
+  startedAt: z.string(),
+  tracks: z.array(z.object({ peerId: z.string(), kind: z.enum(['audio', 'video']) })),
+});
+
+/** 200 of DELETE /api/rooms/:roomId/recordings/:recordingId. */
+export const RecordingStoppedResponse = RecordingStartedResponse.extend({
+  stoppedAt: z.string(),
+  sizeBytes: z.number(),
+  durationS: z.number(),
+});

@@ -131,6 +131,22 @@ export const serverMessages = defineServerMessages({
     delivery: 'reply',
     shape: { action: z.enum(['admit', 'deny', 'kick', 'mute']), peerId: z.string() },
   },
+  /** The room is being recorded (POST /api/rooms/:roomId/recordings). */
+  'recording-started': {
+    delivery: 'push',
+    shape: { roomId: z.string(), recordingId: z.string(), startedAt: z.string() },
+  },
+  /** The recording ended: its file on the server, its size and duration. */
+  'recording-stopped': {
+    delivery: 'push',
+    shape: {
+      roomId: z.string(),
+      recordingId: z.string(),
+      path: z.string(),
+      sizeBytes: z.number(),
+      durationS: z.number(),
+    },
+  },
   /** Who is speaking: the loudest voice of the room, announced at most every 500 ms when it changes. */
   'active-speaker': { delivery: 'push', shape: { roomId: z.string(), peerId: z.string() } },
   /** The meeting's breakout rooms: the reply to a host's breakout action, and pushed to the room. */

@@ -27,6 +27,12 @@ import type {
   SfuStatus,
 } from './ConnectionManagerTypes.ts';
 import { ReachabilityLog } from './ReachabilityLog.ts';
+import {
+  ffmpegAvailable,
+  type RecordingStarted,
+  type RecordingStopped,
+  RoomRecording,
+} from './recording/RoomRecorder.ts';
 import { SfuRoom } from './SfuRoom.ts';
 import type { SfuObjectCounts, SfuRoomApi, SfuRoomCloseReason } from './SfuRoomTypes.ts';
 
@@ -80,6 +86,11 @@ interface RoomMedia {
   switchExtended: boolean;
   /** Who is speaking (the SFU's observer, or the peers' own level reports in P2P). */
   readonly speaker: ActiveSpeaker;
+  /** Recordings under way: the room stays on the SFU while any runs. */
+  holdSfu: number;
+  recording: RoomRecording | undefined;
+  /** Called at every mode change (startRecording waits for the SFU). */
+  readonly modeWaiters: Set<() => void>;
 }
 
 /**
@@ -325,6 +336,80 @@ export class ConnectionManager implements RoomMediaController {
     this.#maybeScheduleDowngrade(state);
   }
 
+  async startRecording(room: RoomRecord): Promise<RecordingStarted> {
+    const unavailable = (why: string) => new ProtocolError('RECORDING_UNAVAILABLE', why);
+    if (room.encryption === 'e2ee') {
+      throw unavailable(
+        'The room is end-to-end encrypted: the server cannot see its media, so it cannot record it',
+      );
+    }
+    if (!this.#pool?.available) throw unavailable('The SFU is not running, and recording goes through it');
+    const { ffmpegPath, dir } = this.#config.recording;
+    if (!ffmpegAvailable(ffmpegPath))
+      throw unavailable(`ffmpeg is not installed or cannot run (FFMPEG_PATH=${ffmpegPath})`);
+    const state = this.#rooms.get(room.roomId);
+    if (!state || state.peers.size === 0) throw unavailable('Nobody is in the room');
+    if (state.recording)
+      throw unavailable(`The room is being recorded already (${state.recording.info.recordingId})`);
+    state.holdSfu++;
+    try {
+      // A P2P room moves to the SFU for the recording (mode-changed says why), whatever its size.
+      if (state.mode === 'p2p') {
+        await this.#serialize(state, async () => {
+          if (state.mode === 'p2p') await this.#startUpgrade(state, state.peers.size, this.#broadcast(state));
+        });
+      }
+      const deadline = Date.now() + this.#config.switchTimeoutMs * 2 + 5_000;
+      while (state.mode !== 'sfu' || !state.sfu) {
+        if (Date.now() > deadline || !this.#isCurrent(state) || state.mode === 'p2p') {
+          throw unavailable('The room could not move to the SFU for the recording');
+        }
+        await new Promise<void>((wake) => {
+          state.modeWaiters.add(wake);
+          setTimeout(wake, 250).unref();
+        });
+      }
+      const recording = await RoomRecording.start(room.roomId, state.sfu, {
+        ffmpegPath,
+        dir,
+        logger: this.#baseLogger,
+      });
+      state.recording = recording;
+      const { recordingId, startedAt } = recording.info;
+      this.#messenger.broadcast(room.roomId, {
+        type: 'recording-started',
+        roomId: room.roomId,
+        recordingId,
+        startedAt,
+      });
+      return recording.info;
+    } catch (err) {
+      state.holdSfu--;
+      this.#maybeScheduleDowngrade(state);
+      throw err;
+    }
+  }
+
+  async stopRecording(roomId: string, recordingId: string): Promise<RecordingStopped | undefined> {
+    const state = this.#rooms.get(roomId);
+    const recording = state?.recording;
+    if (!state || !recording || recording.info.recordingId !== recordingId) return undefined;
+    state.recording = undefined;
+    const stopped = await recording.stop();
+    state.holdSfu = Math.max(0, state.holdSfu - 1);
+    const { path, sizeBytes, durationS } = stopped;
+    this.#messenger.broadcast(roomId, {
+      type: 'recording-stopped',
+      roomId,
+      recordingId,
+      path,
+      sizeBytes,
+      durationS,
+    });
+    this.#maybeScheduleDowngrade(state);
+    return stopped;
+  }
+
   /**
    * Takes over a room whose media ran on another node of the cluster that went away: its peers are
    * known here from now on, and a room that was on the SFU gets a router here, its peers an
@@ -348,6 +433,9 @@ export class ConnectionManager implements RoomMediaController {
     if (!state) return;
     this.#rooms.delete(roomId);
     state.speaker.close();
+    void state.recording
+      ?.stop()
+      .catch((err: unknown) => this.#logger.warn({ err, roomId }, 'recording stop failed'));
     this.#cancelDowngrade(state);
     clearTimeout(state.switchTimer);
     clearTimeout(state.retryTimer);
@@ -436,6 +524,9 @@ export class ConnectionManager implements RoomMediaController {
         downgradeNotBefore: 0,
         rebuilding: false,
         switchExtended: false,
+        holdSfu: 0,
+        recording: undefined,
+        modeWaiters: new Set(),
         speaker: new ActiveSpeaker(
           (peerId) =>
             this.#messenger.broadcast(room.roomId, { type: 'active-speaker', roomId: room.roomId, peerId }),
@@ -465,7 +556,7 @@ export class ConnectionManager implements RoomMediaController {
   }
 
   #wantsSfu(state: RoomMedia, participantCount: number): boolean {
-    if (state.policy === 'sfu') return true;
+    if (state.policy === 'sfu' || state.holdSfu > 0) return true;
     if (state.policy === 'p2p') return false;
     return participantCount >= this.#config.upgradeAt;
   }
@@ -520,7 +611,11 @@ export class ConnectionManager implements RoomMediaController {
     this.#setMode(
       state,
       participantCount <= 1 ? 'sfu' : 'upgrading',
-      state.policy === 'sfu' ? 'room mode is sfu' : 'participant threshold',
+      state.policy === 'sfu'
+        ? 'room mode is sfu'
+        : participantCount < this.#config.upgradeAt && state.holdSfu > 0
+          ? 'recording'
+          : 'participant threshold',
       announce,
     );
   }
@@ -539,6 +634,8 @@ export class ConnectionManager implements RoomMediaController {
     const previousMode = state.mode;
     if (previousMode === mode) return;
     state.mode = mode;
+    for (const wake of state.modeWaiters) wake();
+    state.modeWaiters.clear();
     state.ready.clear();
     state.switchExtended = false;
     clearTimeout(state.switchTimer);
@@ -731,6 +828,7 @@ export class ConnectionManager implements RoomMediaController {
   }
 
   #maybeScheduleDowngrade(state: RoomMedia): void {
+    if (state.holdSfu > 0) return;
     if (state.policy !== 'auto' || state.mode !== 'sfu' || state.downgradeTimer || !state.sfu) return;
     if (state.peers.size > this.#config.downgradeAt) return;
     // Hysteresis: only a room that stays small for the whole delay goes back to P2P.

@@ -17,6 +17,7 @@ import type {
 } from '../protocol/index.ts';
 import type { RoomRecord } from '../rooms/RoomTypes.ts';
 import type { ReachabilitySummary } from './ReachabilityLog.ts';
+import type { RecordingStarted, RecordingStopped } from './recording/RoomRecorder.ts';
 import type { SfuObjectCounts, SfuRoomApi } from './SfuRoomTypes.ts';
 
 /** How the SFU layer reaches peers without knowing about sockets (PeerRegistry implements it). */
@@ -100,6 +101,13 @@ export interface RoomMediaController {
    * fallback, no message), so clients hear server-shutdown first. Synchronous, idempotent.
    */
   beginShutdown(): void;
+  /**
+   * Starts recording the room (moving it to the SFU for the recording's duration if it is P2P);
+   * RECORDING_UNAVAILABLE with the reason when it cannot (E2EE, no ffmpeg, no SFU, nobody sends).
+   */
+  startRecording(room: RoomRecord): Promise<RecordingStarted>;
+  /** Stops it; undefined when the room has no such recording. */
+  stopRecording(roomId: string, recordingId: string): Promise<RecordingStopped | undefined>;
   /** A cluster node leaving on purpose hands the rooms whose media it runs to other nodes. */
   handOver?(): Promise<void>;
   close(): Promise<void>;

@@ -18,6 +18,7 @@ import type {
   ConsumerStatsEntry,
   IceParametersInfo,
   ProducerStatsEntry,
+  RecordingTap,
   SfuObjectCounts,
   SfuRoomApi,
   SfuRoomCloseReason,
@@ -397,6 +398,38 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
 
   getProducers(): ProducerInfo[] {
     return [...this.#producers.values()].map((p) => this.#producerInfo(p));
+  }
+
+  async tap(producerId: string, target: { port: number; rtcpPort: number }): Promise<RecordingTap> {
+    const producer = this.#producers.get(producerId);
+    if (!producer || this.#closed) throw new ProtocolError('PRODUCER_NOT_FOUND', `No producer ${producerId}`);
+    const transport = await this.#media('createPlainTransport', () =>
+      this.#router.createPlainTransport({
+        listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+        rtcpMux: false,
+        comedia: false,
+      }),
+    );
+    try {
+      await transport.connect({ ip: '127.0.0.1', port: target.port, rtcpPort: target.rtcpPort });
+      const consumer = await transport.consume({
+        producerId,
+        rtpCapabilities: this.#router.rtpCapabilities,
+        paused: true,
+      });
+      return {
+        producerId,
+        peerId: producer.appData.peerId,
+        kind: producer.kind,
+        rtpParameters: consumer.rtpParameters,
+        resume: () => consumer.resume(),
+        requestKeyFrame: () => consumer.requestKeyFrame(),
+        close: () => transport.close(),
+      };
+    } catch (err) {
+      transport.close();
+      throw err;
+    }
   }
 
   getPeerProducers(peerId: string): ProducerInfo[] {

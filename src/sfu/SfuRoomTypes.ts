@@ -155,6 +155,11 @@ export interface SfuRoomApi extends EnhancedEventEmitter<SfuRoomEvents> {
   restartIce(peerId: string, transportId: string): Promise<IceParametersInfo>;
   getProducers(): ProducerInfo[];
   getPeerProducers(peerId: string): ProducerInfo[];
+  /**
+   * Sends a producer's RTP, as plain RTP (no SRTP), to a local port pair (a recorder): a
+   * PlainTransport on 127.0.0.1 and a paused consumer; resume() starts the flow.
+   */
+  tap(producerId: string, target: { port: number; rtcpPort: number }): Promise<RecordingTap>;
   getConsumerStats(): Promise<ConsumerStatsEntry[]>;
   getProducerStats(): Promise<ProducerStatsEntry[]>;
   /**
@@ -179,4 +184,17 @@ export interface SfuObjectCounts {
   transports: number;
   producers: number;
   consumers: number;
+}
+
+/** One producer's media flowing to a recorder (SfuRoomApi.tap). */
+export interface RecordingTap {
+  producerId: string;
+  peerId: string;
+  kind: 'audio' | 'video';
+  /** The consumer's RTP parameters: its codec and payload type, for the recorder's SDP. */
+  rtpParameters: ms.RtpParameters;
+  resume(): Promise<void>;
+  requestKeyFrame(): Promise<void>;
+  /** Closes the consumer and its transport. */
+  close(): void;
 }

@@ -152,11 +152,13 @@ describe('GET /api/openapi.json', () => {
         .sort();
       expect(operations).toEqual([
         'delete /api/rooms/{roomId} 204,400,401,403,404,429,500',
+        'delete /api/rooms/{roomId}/recordings/{recordingId} 200,400,401,403,404,429,500',
         'get /api/rooms 200,400,401,403,429,500',
         'get /api/rooms/{roomId} 200,400,404,429,500',
         'get /health 200',
         'get /ready 200,503',
         'post /api/rooms 201,400,401,409,429,500,503',
+        'post /api/rooms/{roomId}/recordings 201,400,401,403,404,409,429,500,503',
       ]);
       const create = doc.paths['/api/rooms'].post;
       const body = create.requestBody.content['application/json'].schema;

@@ -393,6 +393,13 @@ function wireBreakouts(): void {
 function wireClient(): void {
   wireChat();
   wireBreakouts();
+  client.on('recording-started', () => {
+    $('rec-indicator').hidden = false;
+    toast('This call is being recorded');
+  });
+  client.on('recording-stopped', () => {
+    $('rec-indicator').hidden = true;
+  });
   client.on('active-speaker', ({ peerId }) => {
     speakerId = peerId;
     render();

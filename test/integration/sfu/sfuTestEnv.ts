@@ -23,6 +23,7 @@ export function sfuTestConfig(overrides: Partial<SfuConfig> = {}): SfuConfig {
     announced: { kind: 'none' },
     ipv6: false,
     upgradeBackoffMs: 30_000,
+    recording: { dir: 'recordings', ffmpegPath: 'ffmpeg' },
     ...overrides,
   };
 }
