@@ -11,7 +11,7 @@ import type { ClusterBusEvents, ClusterLink, Envelope, EnvelopeKind } from './Cl
 const ALIVE_BEATS = 1.75;
 const GRACE_BEATS = 1.25;
 
-const KINDS = new Set<string>(['T', 'R', 'J', 'L', 'M', 'C', 'K', 'P', 'Q', 'A', 'O', 'N']);
+const KINDS = new Set<string>(['T', 'R', 'J', 'L', 'M', 'C', 'K', 'P', 'Q', 'A', 'O', 'N', 'W']);
 
 export interface ClusterBusOptions {
   nodeId: string;

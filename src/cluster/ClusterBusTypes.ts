@@ -11,9 +11,10 @@
  * - `P` a ping the node sends itself, to measure pub/sub lag;
  * - `Q` / `A` a request to the node that runs a room's media, and its answer (ClusterMedia);
  * - `O` the node that ran the room's media is leaving: pin it elsewhere now;
- * - `N` the sending node runs the room's media from now on (sent before its sfu-restart).
+ * - `N` the sending node runs the room's media from now on (sent before its sfu-restart);
+ * - `W` a host's decision for a guest waiting on the receiving node (admit or deny).
  */
-export type EnvelopeKind = 'T' | 'R' | 'J' | 'L' | 'M' | 'C' | 'K' | 'P' | 'Q' | 'A' | 'O' | 'N';
+export type EnvelopeKind = 'T' | 'R' | 'J' | 'L' | 'M' | 'C' | 'K' | 'P' | 'Q' | 'A' | 'O' | 'N' | 'W';
 
 export interface Envelope {
   /** The node that sent it. */

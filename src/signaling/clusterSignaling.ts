@@ -1,6 +1,7 @@
 import type { ClusterBus } from '../cluster/ClusterBus.ts';
 import type { Envelope } from '../cluster/ClusterBusTypes.ts';
 import { detachSession, releaseParked } from './handlers.ts';
+import { admitGuest, denyGuest } from './hostHandlers.ts';
 import { ParkedPeer } from './PeerParking.ts';
 import { RemotePeer } from './RemotePeer.ts';
 import { CloseCode, Session } from './Session.ts';
@@ -55,6 +56,18 @@ export function joinCluster(
       case 'K':
         kick(e).catch((err: unknown) => log.error({ err, roomId: e.roomId }, 'remote kick failed'));
         return;
+      case 'W': {
+        // A host on another node decided about a guest; only the node where it waits acts.
+        const guest = ctx.waiting.take(e.roomId, e.peerId);
+        if (!guest) return;
+        const decision = JSON.parse(e.payload) as { admit: boolean; reason?: string };
+        if (decision.admit) {
+          admitGuest(ctx, e.roomId, guest).catch((err: unknown) => log.error({ err }, 'remote admit failed'));
+        } else {
+          denyGuest(ctx, e.roomId, guest, decision.reason, false);
+        }
+        return;
+      }
       case 'P':
         return;
     }

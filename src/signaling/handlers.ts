@@ -131,7 +131,7 @@ export async function enterRoom(
   }
   if (verdict === 'wait') {
     await ctx.rooms.leave(room.roomId, self.peerId);
-    return holdInWaitingRoom(ctx, session, msg, reply, room, self.peerId, self.displayName);
+    return holdInWaitingRoom(ctx, session, msg, reply, room, self.peerId, self.displayName, joined.others);
   }
   session.roomId = room.roomId;
   session.peerId = self.peerId;
@@ -207,14 +207,28 @@ function holdInWaitingRoom(
   room: RoomRecord,
   peerId: string,
   displayName: string,
+  present: readonly PeerRecord[],
 ): Replied {
   const { roomId } = room;
   session.stopJoinTimer();
   ctx.waiting.hold(roomId, { session, peerId, displayName, message: { ...msg, peerId }, reply });
   session.send({ type: 'waiting', roomId, peerId });
+  const knock = { type: 'knock', roomId, peerId, displayName } as const;
   for (const [hostId, handle] of ctx.registry.peersOf(roomId)) {
-    if (handle instanceof Session && isHost(room, hostId, handle.role)) {
-      handle.send({ type: 'knock', roomId, peerId, displayName });
+    if (handle instanceof Session && isHost(room, hostId, handle.role)) handle.send({ ...knock });
+  }
+  // A host on another node (known by the room's hostPeerId: token roles stay on their node) gets
+  // it through that node; this node keeps no stand-in for a room it only holds a guest of.
+  const cluster = ctx.registry.cluster;
+  for (const other of present) {
+    if (cluster && other.serverId !== cluster.nodeId && isHost(room, other.peerId, undefined)) {
+      cluster.send(
+        other.serverId,
+        'T',
+        roomId,
+        other.peerId,
+        JSON.stringify({ ...knock, timestamp: Date.now() }),
+      );
     }
   }
   ctx.logger.info({ roomId, peerId, sessionId: session.id }, 'peer waiting to be admitted');

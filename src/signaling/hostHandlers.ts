@@ -6,6 +6,7 @@ import { RemotePeer } from './RemotePeer.ts';
 import { accessView, hashPassword, isHost, OPEN_ACCESS } from './roomAccess.ts';
 import { CloseCode, Session } from './Session.ts';
 import type { SignalingContext } from './SignalingContext.ts';
+import type { Guest } from './WaitingRoom.ts';
 
 /*
  * What a room's host may do: lock it, set a password, turn the waiting room on, admit or deny
@@ -83,39 +84,33 @@ export const hostHandlers: { [T in HostMessageType]: Handler<T> } = {
   'admit-peer': async (ctx, session, msg, reply) => {
     const { room } = await hostRoom(ctx, session);
     const guest = ctx.waiting.take(room.roomId, msg.peerId);
-    if (!guest) throw new ProtocolError('PEER_NOT_FOUND', `${msg.peerId} is not waiting`);
-    ctx.registry.broadcast(room.roomId, {
-      type: 'knock-ended',
-      roomId: room.roomId,
-      peerId: msg.peerId,
-      outcome: 'admitted',
-    });
-    // The guest's own join-room, answered now; its failure (the room filled up) is the guest's error.
-    await enterRoom(ctx, guest.session, guest.message, guest.reply, true).catch((err: unknown) => {
-      const error = err instanceof ProtocolError ? err : new ProtocolError('INTERNAL');
-      guest.session.sendError(error.code, error.message, {
-        requestId: guest.message.requestId,
-        relatedType: 'join-room',
-      });
-    });
+    if (guest) await admitGuest(ctx, room.roomId, guest);
+    else if (ctx.cluster?.hasOtherNodes)
+      ctx.cluster.sendToAll('W', room.roomId, msg.peerId, JSON.stringify({ admit: true }));
+    else throw new ProtocolError('PEER_NOT_FOUND', `${msg.peerId} is not waiting`);
     return reply({ type: 'host-action-done', action: 'admit', peerId: msg.peerId });
   },
 
   'deny-peer': async (ctx, session, msg, reply) => {
     const { room } = await hostRoom(ctx, session);
     const guest = ctx.waiting.take(room.roomId, msg.peerId);
-    if (!guest) throw new ProtocolError('PEER_NOT_FOUND', `${msg.peerId} is not waiting`);
-    guest.session.sendError('FORBIDDEN', msg.reason ?? 'The host did not let you in', {
-      requestId: guest.message.requestId,
-      relatedType: 'join-room',
-    });
-    guest.session.awaitJoin(ctx.config.joinTimeoutMs);
-    ctx.registry.broadcast(room.roomId, {
-      type: 'knock-ended',
-      roomId: room.roomId,
-      peerId: msg.peerId,
-      outcome: 'denied',
-    });
+    if (guest) denyGuest(ctx, room.roomId, guest, msg.reason);
+    else if (ctx.cluster?.hasOtherNodes) {
+      ctx.cluster.sendToAll(
+        'W',
+        room.roomId,
+        msg.peerId,
+        JSON.stringify({ admit: false, reason: msg.reason }),
+      );
+      // The guest's node knows nobody in the room: the denial is announced from here.
+      const ended = {
+        type: 'knock-ended',
+        roomId: room.roomId,
+        peerId: msg.peerId,
+        outcome: 'denied',
+      } as const;
+      ctx.registry.broadcast(room.roomId, ended);
+    } else throw new ProtocolError('PEER_NOT_FOUND', `${msg.peerId} is not waiting`);
     return reply({ type: 'host-action-done', action: 'deny', peerId: msg.peerId });
   },
 
@@ -150,3 +145,44 @@ export const hostHandlers: { [T in HostMessageType]: Handler<T> } = {
     return reply({ type: 'host-action-done', action: 'mute', peerId: msg.peerId });
   },
 };
+
+/**
+ * Lets a waiting guest in: the room hears knock-ended, the guest's own join-room is answered now
+ * (its failure — the room filled up — is the guest's error). In a cluster a host's admit reaches
+ * the guest's node over the bus (a `W` envelope) and runs this there.
+ */
+export async function admitGuest(ctx: SignalingContext, roomId: string, guest: Guest): Promise<void> {
+  // Announced once the guest is in: by then this node reaches the room's peers on every node.
+  const announce = () =>
+    ctx.registry.broadcast(
+      roomId,
+      { type: 'knock-ended', roomId, peerId: guest.peerId, outcome: 'admitted' },
+      guest.peerId,
+    );
+  await enterRoom(ctx, guest.session, guest.message, guest.reply, true).then(announce, (err: unknown) => {
+    announce();
+    const error = err instanceof ProtocolError ? err : new ProtocolError('INTERNAL');
+    guest.session.sendError(error.code, error.message, {
+      requestId: guest.message.requestId,
+      relatedType: 'join-room',
+    });
+  });
+}
+
+/** Turns a waiting guest away: FORBIDDEN to its join-room, knock-ended to the room. */
+export function denyGuest(
+  ctx: SignalingContext,
+  roomId: string,
+  guest: Guest,
+  reason: string | undefined,
+  announce = true,
+): void {
+  guest.session.sendError('FORBIDDEN', reason ?? 'The host did not let you in', {
+    requestId: guest.message.requestId,
+    relatedType: 'join-room',
+  });
+  guest.session.awaitJoin(ctx.config.joinTimeoutMs);
+  // When the host's node forwarded the denial, it announces it itself (it reaches every node).
+  if (announce)
+    ctx.registry.broadcast(roomId, { type: 'knock-ended', roomId, peerId: guest.peerId, outcome: 'denied' });
+}

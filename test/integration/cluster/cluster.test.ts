@@ -173,6 +173,42 @@ describe('a cluster of three nodes on one Redis', () => {
     expect((await other.next('room-closed')).roomId).toBe('hosted');
   });
 
+  it('a waiting room works across nodes: the knock reaches the host, its admit the guest', async () => {
+    const host = await connect(node('node-a'));
+    await host.join('lobby', 'host');
+    expect(await host.request({ type: 'set-waiting-room', enabled: true })).toMatchObject({
+      waitingRoom: true,
+    });
+    const guest = await connect(node('node-c'));
+    const answer = guest.request({
+      type: 'join-room',
+      roomId: 'lobby',
+      peerId: 'guest',
+      displayName: 'Guest',
+      mediaState: { audio: false, video: false, screen: false },
+    });
+    await guest.next('waiting');
+    expect(await host.next('knock')).toMatchObject({ peerId: 'guest', displayName: 'Guest' });
+    expect(await host.request({ type: 'admit-peer', peerId: 'guest' })).toMatchObject({ action: 'admit' });
+    expect(await answer).toMatchObject({ type: 'room-joined', peerId: 'guest' });
+    expect(await host.next('knock-ended')).toMatchObject({ peerId: 'guest', outcome: 'admitted' });
+    expect((await host.next('peer-joined')).peerId).toBe('guest');
+
+    // And a denial: the second guest's join-room gets FORBIDDEN with the host's reason.
+    const other = await connect(node('node-b'));
+    const refused = other.request({
+      type: 'join-room',
+      roomId: 'lobby',
+      peerId: 'other',
+      displayName: 'Other',
+      mediaState: { audio: false, video: false, screen: false },
+    });
+    await host.next('knock', (m) => m.peerId === 'other');
+    await host.request({ type: 'deny-peer', peerId: 'other', reason: 'not today' });
+    expect(await refused).toMatchObject({ type: 'error', code: 'FORBIDDEN', error: 'not today' });
+    expect(await host.next('knock-ended', (m) => m.peerId === 'other')).toMatchObject({ outcome: 'denied' });
+  });
+
   it('a drained node’s peer resumes on another node: same peer, no peer-left, relays follow it', async () => {
     const staying = await connect(node('node-a'));
     const moving = await connect(node('node-b'));
