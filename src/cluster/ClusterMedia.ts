@@ -250,6 +250,25 @@ export class ClusterMedia implements RoomMediaController {
     }
   }
 
+  /**
+   * At start-up: rooms whose media a previous life of this node ran (a crash and a restart under
+   * the same NODE_ID, quicker than the others notice) have no media state here any more. Their
+   * pins are released and every node told (`O`), so a node with peers there adopts them.
+   */
+  async releaseLeftoverPins(): Promise<number> {
+    let released = 0;
+    for (const { room } of await this.#store.listRooms()) {
+      const owner = await this.#bus.redis.get(this.#pinKey(room.roomId));
+      if (owner !== this.#self) continue;
+      await this.#unpin(room.roomId);
+      this.#bus.sendToAll('O', room.roomId, '', '');
+      released++;
+    }
+    if (released > 0)
+      this.#logger.warn({ rooms: released }, 'released rooms a previous run of this node pinned');
+    return released;
+  }
+
   async close(): Promise<void> {
     for (const { reject, timer } of this.#calls.values()) {
       clearTimeout(timer);

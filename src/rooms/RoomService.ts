@@ -164,25 +164,34 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
    */
   async removeLeftovers(): Promise<number> {
     const removed = await this.removePeersOf(this.serverId);
-    if (removed > 0)
-      this.#logger.warn({ removed, nodeId: this.serverId }, 'removed peers left by a previous run');
-    return removed;
+    this.leftovers.push(...removed);
+    if (removed.length > 0)
+      this.#logger.warn(
+        { removed: removed.length, nodeId: this.serverId },
+        'removed peers left by a previous run',
+      );
+    return removed.length;
   }
+
+  /** The peers removeLeftovers took out, for a cluster node to announce their peer-left once it can. */
+  readonly leftovers: Array<{ roomId: string; peerId: string }> = [];
 
   /**
    * Removes the stored peers held by `nodeId` (this node at start-up, or a dead node). Each removal
    * is conditional on the peer still being held there, and rooms are never deleted: other nodes'
    * peers and rooms stay as they are (a room left empty expires by its own TTL).
    */
-  async removePeersOf(nodeId: string): Promise<number> {
-    let removed = 0;
+  async removePeersOf(nodeId: string): Promise<Array<{ roomId: string; peerId: string }>> {
+    const removed: Array<{ roomId: string; peerId: string }> = [];
     for (const { room } of await this.store.listRooms()) {
       for (const peer of await this.store.getPeers(room.roomId)) {
-        if (peer.serverId === nodeId && (await this.store.leave(room.roomId, peer.peerId, nodeId))) removed++;
+        if (peer.serverId === nodeId && (await this.store.leave(room.roomId, peer.peerId, nodeId))) {
+          removed.push({ roomId: room.roomId, peerId: peer.peerId });
+        }
       }
     }
-    if (removed > 0 && nodeId !== this.serverId)
-      this.#logger.warn({ removed, deadNode: nodeId }, 'removed the peers of a dead node');
+    if (removed.length > 0 && nodeId !== this.serverId)
+      this.#logger.warn({ removed: removed.length, deadNode: nodeId }, 'removed the peers of a dead node');
     return removed;
   }
 

@@ -110,5 +110,7 @@ export interface RoomMediaController {
   stopRecording(roomId: string, recordingId: string): Promise<RecordingStopped | undefined>;
   /** A cluster node leaving on purpose hands the rooms whose media it runs to other nodes. */
   handOver?(): Promise<void>;
+  /** A cluster node starting hands back the rooms a previous life of it ran. */
+  releaseLeftoverPins?(): Promise<number>;
   close(): Promise<void>;
 }

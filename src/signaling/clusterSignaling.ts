@@ -41,8 +41,10 @@ export function joinCluster(
       case 'L': {
         const known = registry.get(e.roomId, e.peerId);
         if (known instanceof RemotePeer && known.nodeId === e.origin) {
-          // The room's media node hears of it from the leaver's node.
           registry.remove(e.roomId, e.peerId, known);
+          // Usually the leaver's node has told the room's media node already; a node restarted
+          // under the same id announcing its previous life's peers has not. Leaving twice is harmless.
+          ctx.media.peerLeft(e.roomId, e.peerId, registry.countIn(e.roomId));
         }
         registry.deliverLocal(e.roomId, e.payload, e.peerId);
         return;
@@ -86,10 +88,9 @@ export function joinCluster(
       known.close(CloseCode.NORMAL, 'Resumed on another node');
     }
     if (known) registry.remove(e.roomId, e.peerId, known);
+    // Still a participant: the node it resumed on has told the room's media node (which drops
+    // its old SFU objects and takes it in again); telling it from here too could undo that.
     registry.add(e.roomId, e.peerId, new RemotePeer(bus, e.origin, e.roomId, e.peerId));
-    // Its media objects here go; the room keeps it (it is still a participant).
-    if (known && !(known instanceof RemotePeer))
-      ctx.media.peerLeft(e.roomId, e.peerId, registry.countIn(e.roomId));
     log.info({ roomId: e.roomId, peerId: e.peerId, to: e.origin }, 'peer moved to another node');
   };
 

@@ -336,6 +336,16 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
   if (ctx.cluster) {
     joinCluster(ctx, ctx.cluster, { roomClosed: closeRoomHere });
     await ctx.cluster.start();
+    // Once the bus knows the live nodes: a previous life's peers (removed from the store at
+    // start-up) leave the rooms of the other nodes, then the rooms it ran the media of are handed
+    // back. A restart under the same NODE_ID can be quicker than the others notice a death.
+    for (const { roomId, peerId } of ctx.rooms.leftovers.splice(0)) {
+      const frame = JSON.stringify({ type: 'peer-left', roomId, peerId, timestamp: Date.now() });
+      ctx.cluster.sendToAll('L', roomId, peerId, frame);
+    }
+    await ctx.media
+      .releaseLeftoverPins?.()
+      .catch((err: unknown) => log.warn({ err }, 'could not release old pins'));
   }
 
   // Redis came back (maybe empty, after a crash): write back the peers this process holds.

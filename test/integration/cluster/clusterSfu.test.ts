@@ -165,4 +165,55 @@ describe('a cluster room on the SFU', () => {
     ).catch(diagnose);
     expect(pb.ws.received.filter((m) => m.type === 'peer-left' && m.peerId === 'pd')).toEqual([]);
   }, 60_000);
+
+  it('a node restarted under the same NODE_ID before anyone notices hands its SFU rooms back', async () => {
+    const [, pb, pc] = peers as [SyntheticSfuClient, SyntheticSfuClient, SyntheticSfuClient];
+    // Node E beats slowly: its liveness key outlives a quick restart, so nobody declares it dead.
+    const env = async () => ({
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: prefix,
+      NODE_ID: 'node-e',
+      NODE_HEARTBEAT_MS: '5000',
+      SFU_ENABLED: 'true',
+      MEDIASOUP_NUM_WORKERS: '1',
+      RTC_PORT: String(await freePortBase(1)),
+      SFU_UPGRADE_AT: '3',
+      SFU_DOWNGRADE_AT: '1',
+      LOG_LEVEL: 'info',
+    });
+    const first = startProcess(await env());
+    const e: Node = { id: 'node-e', proc: first, base: await first.listening, ws: '' };
+    e.ws = `${e.base.replace('http', 'ws')}/ws`;
+    nodes.push(e);
+    const pe = await SyntheticSfuClient.join(e.ws, 'pinned2', 'pe');
+    peers.push(pe);
+    const b = nodes.find((n) => n.id === 'node-b') as Node;
+    const c = nodes.find((n) => n.id === 'node-c') as Node;
+    const qb = await SyntheticSfuClient.join(b.ws, 'pinned2', 'qb');
+    const qc = await SyntheticSfuClient.join(c.ws, 'pinned2', 'qc');
+    peers.push(qb, qc);
+    await waitFor(() => flowing([pe, qb, qc], 10), 'media through node-e', 30_000).catch(diagnose);
+    expect(await client.get(`${prefix}room:{pinned2}:sfu-node`)).toBe('node-e');
+
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = startProcess(await env());
+    nodes.push({ id: 'node-e', proc: second, base: await second.listening, ws: '' });
+    // The new life says its old peer left, and a live node with peers there takes the room over.
+    const left = await qb.ws
+      .next('peer-left', (m) => m.peerId === 'pe', 15_000)
+      .catch((err: Error) => {
+        throw new Error(
+          `${err.message}\n${second.output.filter((l) => !l.includes('"level":30') || l.includes('removed')).join('\n')}`,
+        );
+      });
+    expect(left.roomId).toBe('pinned2');
+    await waitFor(() => qb.restarts > 0 && qc.restarts > 0, 'sfu-restart after the restart', 15_000).catch(
+      diagnose,
+    );
+    expect(['node-b', 'node-c']).toContain(await client.get(`${prefix}room:{pinned2}:sfu-node`));
+    await waitFor(() => flowing([qb, qc], 10), 'media again on the adopting node', 30_000).catch(diagnose);
+    void pb;
+    void pc;
+  }, 90_000);
 });
