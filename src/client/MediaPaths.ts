@@ -34,6 +34,8 @@ export interface MediaPathsOptions {
   /** How long a switch to the SFU may go without an SFU transport connecting before it is reported. */
   switchTimeoutMs: number;
   onError(error: unknown, fallback: 'SFU_FAILED' | 'NEGOTIATION_FAILED'): void;
+  /** A data channel a peer opened to us over P2P (file transfer). */
+  onDataChannel?(peerId: string, channel: RTCDataChannel): void;
   log(...args: unknown[]): void;
 }
 
@@ -222,6 +224,7 @@ export class MediaPaths {
       },
       onTrackEnded: (t) => this.registry.remove(t),
       onError: (error) => this.#o.onError(error, 'NEGOTIATION_FAILED'),
+      onDataChannel: (peerId, channel) => this.#o.onDataChannel?.(peerId, channel),
       log: (...args) => this.#o.log(...args),
     });
     for (const [source, track] of this.#o.local.tracks) mesh.setLocalTrack(source, track);

@@ -9,6 +9,7 @@ import { AudioLevelReporter } from './AudioLevelReporter.ts';
 import { Chat } from './Chat.ts';
 import { loadDevice } from './deviceCache.ts';
 import { Emitter } from './Emitter.ts';
+import { FileTransfer } from './FileTransfer.ts';
 import { HostControls, JOIN_WAIT_MS } from './HostControls.ts';
 import { LocalMedia } from './LocalMedia.ts';
 import { MediaPaths } from './MediaPaths.ts';
@@ -54,6 +55,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
   readonly #onPush: (message: ServerMessage) => void;
   readonly host: HostControls;
   readonly #levels: AudioLevelReporter;
+  readonly #files: FileTransfer;
   readonly chat: Chat;
   #state: ClientState = 'idle';
   #join: ConnectOptions | undefined;
@@ -108,7 +110,13 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       politeOfferDelayMs: options.politeOfferDelayMs ?? 1_500,
       switchTimeoutMs: options.switchTimeoutMs ?? 8_000,
       onError: (error, fallback) => this.#emitError(error, fallback),
+      onDataChannel: (peerId, channel) => this.#files.accept(peerId, channel),
       log: (...args) => this.#log(...args),
+    });
+    this.#files = new FileTransfer({
+      openChannel: (peerId, label) => this.#paths.mesh?.openChannel(peerId, label),
+      peerIds: () => this.peers.map((p) => p.peerId),
+      emit: (event, payload) => this.emit(event, payload),
     });
     this.#switcher = new ModeSwitcher(
       this.#paths.modeActions({
@@ -271,6 +279,15 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
 
   stopScreenShare(): void {
     this.#local.stopScreenShare();
+  }
+
+  /**
+   * Sends a file (≤ 100 MB) to everyone in the room, or to `toPeerId`, over the P2P links' data
+   * channels; resolves once every receiver has checked its SHA-256. Events: `file-offer`,
+   * `file-progress`, `file-received`. In SFU mode there are no P2P links: PEER_NOT_FOUND.
+   */
+  sendFile(file: Blob & { name?: string }, options: { toPeerId?: string } = {}): Promise<{ fileId: string }> {
+    return this.#files.send(file, options);
   }
 
   // ------------------------------------------------------------------ internals: join, reconnect

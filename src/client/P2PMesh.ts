@@ -28,6 +28,8 @@ export interface P2PMeshOptions {
   onTrack(track: P2PTrack): void;
   onTrackEnded(track: P2PTrack): void;
   onError(error: OpenCallError): void;
+  /** A data channel the peer opened (files). */
+  onDataChannel?(peerId: string, channel: RTCDataChannel): void;
   log(...args: unknown[]): void;
 }
 
@@ -261,6 +263,12 @@ export class P2PMesh {
    * one encoding per P2P link. Sending the outgoing P2P camera at a quarter of the pixels for those
    * few seconds frees the CPU the switch needs; the SFU path takes over at full quality.
    */
+  /** A new data channel to a peer we have a link to (the SCTP association exists: no renegotiation). */
+  openChannel(peerId: string, label: string): RTCDataChannel | undefined {
+    const link = this.#links.get(peerId);
+    return link && !link.closed ? link.pc.createDataChannel(label, { ordered: true }) : undefined;
+  }
+
   setCameraReduced(reduced: boolean): void {
     for (const link of this.#links.values()) {
       const sender = link.senders.get('camera')?.sender;
@@ -351,6 +359,7 @@ export class P2PMesh {
       if (pc.signalingState === 'stable') this.#reconcileReceived(link);
     };
     pc.ontrack = (event) => this.#onTrack(link, event);
+    pc.ondatachannel = ({ channel }) => this.#o.onDataChannel?.(peerId, channel);
 
     for (const [source, track] of this.#local) void this.#applySender(link, source, track);
     return link;

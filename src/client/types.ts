@@ -179,6 +179,19 @@ export interface OpenCallEvents {
   'recording-started': { recordingId: string; startedAt: string };
   /** The recording ended; `path` is the file on the server. */
   'recording-stopped': { recordingId: string; path: string; sizeBytes: number; durationS: number };
+  /** A peer is sending us a file (P2P); `file-received` follows when it is complete and checked. */
+  'file-offer': { fromPeerId: string; fileId: string; name: string; size: number };
+  /** Bytes of a file sent (`out`, per receiver) or received (`in`) so far. */
+  'file-progress': { peerId: string; fileId: string; direction: 'in' | 'out'; bytes: number; size: number };
+  /** A file arrived whole and its SHA-256 matches the sender's. */
+  'file-received': {
+    fromPeerId: string;
+    fileId: string;
+    name: string;
+    size: number;
+    file: Blob;
+    sha256: string;
+  };
   /** The room's active speaker changed (the SFU measures it; in P2P the peers report their levels). */
   'active-speaker': { peerId: string };
   /** The meeting's breakout rooms changed (empty: closed). */

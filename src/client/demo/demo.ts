@@ -390,9 +390,40 @@ function wireBreakouts(): void {
   client.on('breakout-message', ({ text }) => toast(`Host to all rooms: ${text}`));
 }
 
+/**
+ * Files: drop one anywhere on the call to send it to everyone (P2P); a received file shows as a
+ * download link in the chat panel.
+ */
+function wireFiles(): void {
+  document.addEventListener('dragover', (event) => event.preventDefault());
+  document.addEventListener('drop', (event) => {
+    event.preventDefault();
+    const file = event.dataTransfer?.files[0];
+    if (!file || client.state !== 'connected') return;
+    toast(`Sending ${file.name}…`);
+    client
+      .sendFile(file)
+      .then(() => toast(`${file.name} sent`))
+      .catch((e: Error) => toast(e.message, 'error'));
+  });
+  client.on('file-received', ({ fromPeerId, name, file }) => {
+    const sender = remotes.get(fromPeerId)?.displayName ?? fromPeerId;
+    const line = document.createElement('li');
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(file);
+    link.download = name;
+    link.className = 'file-link';
+    link.textContent = `${sender} sent ${name} (${Math.ceil(file.size / 1024)} KB)`;
+    line.append(link);
+    $('chat-log').append(line);
+    toast(`${sender} sent you ${name}`);
+  });
+}
+
 function wireClient(): void {
   wireChat();
   wireBreakouts();
+  wireFiles();
   client.on('recording-started', () => {
     $('rec-indicator').hidden = false;
     toast('This call is being recorded');
