@@ -150,7 +150,16 @@ export class ClusterMedia implements RoomMediaController {
     return this.#local.routerRtpCapabilities(roomId);
   }
 
-  async peerJoining(room: RoomRecord, peerId: string, participantCount: number): Promise<JoinEffects> {
+  async peerJoining(
+    room: RoomRecord,
+    peerId: string,
+    participantCount: number,
+    mediaNode?: string,
+  ): Promise<JoinEffects> {
+    // The join read (or claimed) the pin already: no second round trip unless that node is gone.
+    if (mediaNode !== undefined && !this.#owners.has(room.roomId) && this.#bus.isAlive(mediaNode)) {
+      this.#owners.set(room.roomId, mediaNode);
+    }
     const owner = await this.#ownerOf(room.roomId);
     if (owner === this.#self) return this.#local.peerJoining(room, peerId, participantCount);
     const effects = (await this.#call(owner, {

@@ -113,7 +113,8 @@ return 1
 
 /**
  * ARGV 4 peerId, 5 peer JSON (no mediaState), 6 mediaState JSON, 7 expiresAt,
- * 8 createWith record JSON or '', 9 createWith maxParticipants or ''.
+ * 8 createWith record JSON or '', 9 createWith maxParticipants or '', 10 node to pin the room's
+ * media to (KEYS[7]) unless pinned, or ''.
  * Returns { code } on refusal, else { 'OK', created, room JSON, max, peer JSON, media JSON, ... }.
  */
 const JOIN = `
@@ -130,7 +131,10 @@ if not max or max < 1 then
 end
 if redis.call('ZSCORE', exp, ARGV[4]) then return { 'DUPLICATE_PEER' } end
 if redis.call('ZCARD', exp) >= max then return { 'ROOM_FULL' } end
-local result = { 'OK', tostring(created), redis.call('HGET', meta, 'record') or '', tostring(max) }
+if ARGV[10] ~= '' then redis.call('SET', KEYS[7], ARGV[10], 'NX', 'PX', 86400000) end
+local pinned = ''
+if ARGV[10] ~= '' then pinned = redis.call('GET', KEYS[7]) or '' end
+local result = { 'OK', tostring(created), redis.call('HGET', meta, 'record') or '', tostring(max), pinned }
 for _, v in ipairs(peerList()) do result[#result + 1] = v end
 local seq = redis.call('HINCRBY', meta, 'seq', 1)
 redis.call('ZADD', order, seq, ARGV[4])
@@ -201,7 +205,7 @@ return n
 
 const DELETE = `
 local existed = redis.call('EXISTS', meta)
-redis.call('DEL', meta, peers, media, exp, order, meta .. ':chat')
+redis.call('DEL', meta, peers, media, exp, order, meta .. ':chat', KEYS[7])
 redis.call('SREM', index, roomId)
 return existed
 `;
@@ -454,11 +458,12 @@ export class RedisRoomStore implements RoomStore {
         String(now + options.peerTtlMs),
         createJson,
         createMax,
+        options.claimMediaNode ?? '',
       ],
       now,
     );
     if (!Array.isArray(reply) || reply.length === 0) throw new RoomStoreDataError('unexpected join reply');
-    const [status, created, roomJson, max, ...peerFields] = reply as string[];
+    const [status, created, roomJson, max, pinned, ...peerFields] = reply as string[];
     if (status !== 'OK') {
       if (JOIN_CODES.has(status as JoinCode)) return { ok: false, code: status as JoinCode };
       throw new RoomStoreDataError(`unexpected join reply ${String(status)}`);
@@ -468,6 +473,7 @@ export class RedisRoomStore implements RoomStore {
       room: this.#parseRoom(roomId, roomJson, max),
       created: created === '1',
       peers: this.#parsePeers(roomId, peerFields),
+      ...(pinned ? { mediaNode: pinned } : {}),
     };
   }
 
@@ -560,7 +566,8 @@ export class RedisRoomStore implements RoomStore {
     const k = this.roomKeys(roomId);
     return this.#run(
       script,
-      [k.meta, k.peers, k.media, k.exp, k.order, this.#indexKey],
+      // KEYS[7]: the room's media pin (ClusterMedia), claimed by a join, dropped with the room.
+      [k.meta, k.peers, k.media, k.exp, k.order, this.#indexKey, `${k.meta}:sfu-node`],
       [String(now), String(this.#emptyTtlMs), roomId, ...args],
     );
   }

@@ -31,6 +31,8 @@ export interface Joined {
   self: PeerRecord;
   /** The peers that were already in the room. */
   others: PeerRecord[];
+  /** With Redis: the node that runs the room's media (claimed for this node if nobody had). */
+  mediaNode?: string | undefined;
 }
 
 /**
@@ -104,6 +106,7 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
     const mayCreate = this.#config.autoCreateRooms && (await this.#roomFits());
     const result = await this.store.join(request.roomId, self, {
       peerTtlMs: this.peerTtlMs,
+      ...(this.#config.redis ? { claimMediaNode: this.serverId } : {}),
       // A room created by joining it is hosted by its creator (host controls; see README).
       ...(mayCreate
         ? { createWith: this.newRoomRecord({ roomId: request.roomId, hostPeerId: self.peerId }) }
@@ -126,7 +129,7 @@ export class RoomService extends EventEmitter<RoomServiceEvents> {
       this.#roomCount++;
       this.#logger.info({ roomId: request.roomId }, 'room auto-created');
     }
-    return { room: result.room, self, others: result.peers };
+    return { room: result.room, self, others: result.peers, mediaNode: result.mediaNode };
   }
 
   /**

@@ -40,7 +40,14 @@ export const PeerRecord = z.object({
 export type PeerRecord = z.infer<typeof PeerRecord>;
 
 export type JoinResult =
-  | { ok: true; room: RoomRecord; created: boolean; peers: PeerRecord[] }
+  | {
+      ok: true;
+      room: RoomRecord;
+      created: boolean;
+      peers: PeerRecord[];
+      /** The node that runs the room's media, when the join claimed or read it (Redis). */
+      mediaNode?: string;
+    }
   | { ok: false; code: 'ROOM_NOT_FOUND' | 'ROOM_FULL' | 'DUPLICATE_PEER' };
 
 export interface JoinOptions {
@@ -48,6 +55,11 @@ export interface JoinOptions {
   createWith?: RoomRecord;
   /** How long the membership lives without a heartbeat refresh. */
   peerTtlMs: number;
+  /**
+   * In a cluster: pin the room's media to this node unless it is pinned already, in the same round
+   * trip as the join (the store answers the pinned node as `mediaNode`). Stores without nodes ignore it.
+   */
+  claimMediaNode?: string;
 }
 
 export interface RoomSummary {

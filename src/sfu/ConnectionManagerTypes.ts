@@ -80,7 +80,13 @@ export interface RoomMediaController {
    * A peer joins, `participantCount` including it. A transition this join causes starts here;
    * the caller sends what it returns (see JoinEffects for the order).
    */
-  peerJoining(room: RoomRecord, peerId: string, participantCount: number): Promise<JoinEffects>;
+  peerJoining(
+    room: RoomRecord,
+    peerId: string,
+    participantCount: number,
+    /** In a cluster: the node the store says runs the room's media (read with the join). */
+    mediaNode?: string,
+  ): Promise<JoinEffects>;
   /** Called after the others got peer-left. */
   peerLeft(roomId: string, peerId: string, participantCount: number): void;
   /** The room is gone (deleted or emptied): release its router at once. */

@@ -142,7 +142,12 @@ export async function enterRoom(
   session.stopJoinTimer();
   ctx.registry.add(room.roomId, self.peerId, session);
   addRemotePeers(ctx, room.roomId, joined.others);
-  const media = await ctx.media.peerJoining(room, self.peerId, ctx.registry.countIn(room.roomId));
+  const media = await ctx.media.peerJoining(
+    room,
+    self.peerId,
+    ctx.registry.countIn(room.roomId),
+    joined.mediaNode,
+  );
 
   // The order of a join, on purpose:
   //   1. room-joined to the joiner, with the room's mode (after this join) and router capabilities;
