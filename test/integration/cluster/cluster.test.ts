@@ -209,6 +209,53 @@ describe('a cluster of three nodes on one Redis', () => {
     expect(await host.next('knock-ended', (m) => m.peerId === 'other')).toMatchObject({ outcome: 'denied' });
   });
 
+  it('breakout rooms reach guests on other nodes, and bring them back', async () => {
+    const host = await connect(node('node-a'));
+    const onB = await connect(node('node-b'));
+    const onC = await connect(node('node-c'));
+    await host.join('meet', 'host');
+    await onB.join('meet', 'gb');
+    await onC.join('meet', 'gc');
+    await host.next('peer-joined', (m) => m.peerId === 'gc');
+    const opened = await host.request({
+      type: 'open-breakouts',
+      rooms: [
+        { name: 'One', peerIds: ['gb'] },
+        { name: 'Two', peerIds: ['gc'] },
+      ],
+    });
+    expect(opened).toMatchObject({
+      type: 'breakouts',
+      breakouts: [{ roomId: 'meet.b1' }, { roomId: 'meet.b2' }],
+    });
+    expect(await onB.next('move-to-room')).toMatchObject({ roomId: 'meet.b1', name: 'One' });
+    expect(await onC.next('move-to-room')).toMatchObject({ roomId: 'meet.b2', name: 'Two' });
+    for (const [client, target] of [
+      [onB, 'meet.b1'],
+      [onC, 'meet.b2'],
+    ] as const) {
+      await client.request({ type: 'leave-room' });
+      expect(
+        (
+          await client.request({
+            type: 'join-room',
+            roomId: target,
+            peerId: client === onB ? 'gb' : 'gc',
+            displayName: 'g',
+            mediaState: { audio: false, video: false, screen: false },
+          })
+        ).type,
+      ).toBe('room-joined');
+    }
+    // The host's node knows nobody in the breakout rooms: its broadcast and close still reach them.
+    await host.request({ type: 'breakout-broadcast', text: 'time' });
+    expect((await onB.next('breakout-message')).text).toBe('time');
+    expect((await onC.next('breakout-message')).text).toBe('time');
+    await host.request({ type: 'close-breakouts' });
+    expect(await onB.next('move-to-room')).toMatchObject({ roomId: 'meet', fromRoomId: 'meet.b1' });
+    expect(await onC.next('move-to-room')).toMatchObject({ roomId: 'meet', fromRoomId: 'meet.b2' });
+  });
+
   it('a drained node’s peer resumes on another node: same peer, no peer-left, relays follow it', async () => {
     const staying = await connect(node('node-a'));
     const moving = await connect(node('node-b'));
