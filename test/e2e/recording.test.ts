@@ -66,6 +66,8 @@ describe('recording a room', () => {
     expect(result.durationS).toBeGreaterThan(4);
     expect(result.durationS).toBeLessThan(7.5);
     await indicator.waitFor({ state: 'hidden', timeout: 10_000 });
+    // The SFU was for the recording only: the two pages go back to P2P after the downgrade delay.
+    await ann.page.waitForFunction(() => window.opencall.mode === 'p2p', null, { timeout: 20_000 });
 
     const streams = JSON.parse(
       probe(result.path, ['-show_entries', 'stream=codec_type,codec_name']).stdout,
