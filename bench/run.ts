@@ -13,7 +13,7 @@ import { type BenchModule, type BenchOutput, formatTable, log, machineInfo, roun
 import { RESULTS_DIR } from './lib/processes.ts';
 import { printProfileSummary } from './lib/profile.ts';
 
-const ALL = ['relay', 'capacity', 'joins', 'sfu', 'switch', 'abuse', 'cluster', 'heap'] as const;
+const ALL = ['relay', 'capacity', 'joins', 'sfu', 'switch', 'abuse', 'cluster', 'heap', 'sfuSetup'] as const;
 type Name = (typeof ALL)[number];
 
 /** The switch benchmark drives browsers (DOM types, tsconfig.client.json): loaded by path, not by type. */
@@ -28,6 +28,7 @@ const loaders: Record<Name, () => Promise<BenchModule>> = {
   abuse: () => import('./abuse.ts'),
   cluster: () => import('./cluster.ts'),
   heap: () => import('./heap.ts'),
+  sfuSetup: () => import('./sfuSetup.ts'),
 };
 
 async function main(): Promise<number> {
