@@ -18,6 +18,7 @@ import { zodValidatorCompiler } from './http/zodSchemas.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics/Metrics.ts';
 import { createRedisClient, createRoomStore } from './rooms/createRoomStore.ts';
+import { RedisRoomStore } from './rooms/RedisRoomStore.ts';
 import { RoomService } from './rooms/RoomService.ts';
 import type { RoomStore } from './rooms/RoomStore.ts';
 import { ConnectionManager } from './sfu/ConnectionManager.ts';
@@ -145,6 +146,7 @@ export async function buildApp(
     connections: () => app.signalingStats().connections,
     pingStore: () => store.ping(),
   });
+  if (store instanceof RedisRoomStore) store.onCommand = (command, s) => metrics.redisLatency(s, command);
   registry.onBroadcast = (message) => {
     if (message.type === 'mode-changed') metrics.modeChanged(message.mode);
   };

@@ -85,7 +85,8 @@ export class Metrics {
     });
     this.#redis = new Histogram({
       name: 'opencall_redis_command_seconds',
-      help: 'Round trip of the node heartbeat command to Redis (cluster mode)',
+      help: 'Round trip of Redis commands: each store command (join, leave, …) and the node heartbeat',
+      labelNames: ['command'],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
@@ -202,8 +203,8 @@ export class Metrics {
     this.#join.observe(seconds);
   }
 
-  redisLatency(seconds: number): void {
-    this.#redis.observe(seconds);
+  redisLatency(seconds: number, command = 'heartbeat'): void {
+    this.#redis.observe({ command }, seconds);
   }
 
   pubsubLag(seconds: number): void {

@@ -222,6 +222,8 @@ return 0
 class LuaScript {
   readonly source: string;
   readonly sha: string;
+  /** Its key in `scripts`, for the per-command latency series. */
+  name = '';
   constructor(source: string) {
     this.source = source;
     this.sha = createHash('sha1').update(source).digest('hex');
@@ -252,6 +254,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'record', ARGV[1])
 return 1`),
 };
+for (const [name, script] of Object.entries(scripts)) script.name = name;
 
 /** What the peers hash holds: the PeerRecord minus mediaState, which lives in the media hash. */
 const StoredPeer = PeerRecord.omit({ mediaState: true });
@@ -572,13 +575,19 @@ export class RedisRoomStore implements RoomStore {
     );
   }
 
+  /** Called after every store command with its name and round trip (metrics). */
+  onCommand: ((command: string, seconds: number) => void) | undefined;
+
   async #run(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+    const started = performance.now();
     try {
       try {
         return await this.#client.evalsha(script.sha, keys.length, ...keys, ...args);
       } catch (err) {
         if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
         return await this.#client.eval(script.source, keys.length, ...keys, ...args);
+      } finally {
+        this.onCommand?.(script.name, (performance.now() - started) / 1000);
       }
     } catch (err) {
       if (err instanceof Error && err.message.startsWith('CORRUPT')) {

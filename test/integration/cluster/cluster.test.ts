@@ -136,7 +136,11 @@ describe('a cluster of three nodes on one Redis', () => {
 
     // The cluster's own series move: heartbeat round trips to Redis and pub/sub lag of self-pings.
     const metrics = await (await fetch(`${node('node-a').base}/metrics`)).text();
-    for (const series of ['opencall_redis_command_seconds_count', 'opencall_pubsub_lag_seconds_count']) {
+    for (const series of [
+      'opencall_redis_command_seconds_count{command="heartbeat"}',
+      'opencall_redis_command_seconds_count{command="join"}',
+      'opencall_pubsub_lag_seconds_count',
+    ]) {
       const line = metrics.split('\n').find((l) => l.startsWith(`${series} `));
       expect(Number(line?.split(' ')[1])).toBeGreaterThan(0);
     }
