@@ -64,3 +64,55 @@ describe('/metrics', () => {
     expect(ok.status).toBe(200);
   });
 });
+
+describe('the shipped Grafana dashboard', () => {
+  it('queries only series a node with Redis, a media worker and a peer exposes', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { startRedisServer } = await import('../helpers/redisServer.ts');
+    const redis = await startRedisServer();
+    server = await startServer({
+      REDIS_URL: redis.url,
+      SFU_ENABLED: 'true',
+      MEDIASOUP_NUM_WORKERS: '1',
+      RTC_PORT: String(await freePortBase(1)),
+      NODE_HEARTBEAT_MS: '200',
+      SFU_UPGRADE_AT: '2',
+      SFU_DOWNGRADE_AT: '1',
+    });
+    const client = await TestClient.connect(server.wsUrl);
+    const other = await TestClient.connect(server.wsUrl);
+    try {
+      // A little of everything the panels show: joins, an upgrade (mode change), an error.
+      await client.join('dash', 'p');
+      await other.join('dash', 'q');
+      await client.next('mode-changed');
+      client.send('not json');
+      await client.next('error');
+      const dashboard = JSON.parse(readFileSync('config/grafana-dashboard.json', 'utf8')) as {
+        panels: Array<{ targets?: Array<{ expr: string }> }>;
+      };
+      const used = new Set(
+        dashboard.panels
+          .flatMap((p) => p.targets ?? [])
+          .flatMap((t) => t.expr.match(/opencall_[a-z_]+/g) ?? [])
+          .map((name) => name.replace(/_(bucket|count|sum)$/, '')),
+      );
+      expect(used).toContain('opencall_redis_command_seconds');
+      // The heartbeat and the node's own pub/sub ping have run at least once.
+      let names = new Set<string>();
+      for (let i = 0; i < 50 && ![...used].every((n) => names.has(n)); i++) {
+        const text = await (await fetch(`${server.url}/metrics`)).text();
+        names = new Set(
+          [...parse(text).keys()].map((k) => k.replace(/\{.*$/, '').replace(/_(bucket|count|sum)$/, '')),
+        );
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect([...used].filter((n) => !names.has(n))).toEqual([]);
+    } finally {
+      await client.close();
+      await other.close();
+      await server.close();
+      await redis.stop();
+    }
+  });
+});
