@@ -345,7 +345,7 @@ export class ConnectionManager implements RoomMediaController {
     }
     if (!this.#pool?.available) throw unavailable('The SFU is not running, and recording goes through it');
     const { ffmpegPath, dir } = this.#config.recording;
-    if (!ffmpegAvailable(ffmpegPath))
+    if (!(await ffmpegAvailable(ffmpegPath)))
       throw unavailable(`ffmpeg is not installed or cannot run (FFMPEG_PATH=${ffmpegPath})`);
     const state = this.#rooms.get(room.roomId);
     if (!state || state.peers.size === 0) throw unavailable('Nobody is in the room');

@@ -93,6 +93,23 @@ export class PeerRegistry {
     return nodes;
   }
 
+  /**
+   * Sends to a peer the store lists, wherever it is connected: through this node's registry, or
+   * (in a cluster) through the node its record names, which this node may hold no stand-in for.
+   */
+  sendToStored(roomId: string, peer: { peerId: string; serverId: string }, message: OutgoingMessage): void {
+    const handle = this.get(roomId, peer.peerId);
+    if (handle) {
+      handle.send({ ...message });
+      return;
+    }
+    const cluster = this.cluster;
+    if (cluster && peer.serverId !== cluster.nodeId) {
+      const frame = JSON.stringify({ ...message, timestamp: Date.now() });
+      cluster.send(peer.serverId, 'T', roomId, peer.peerId, frame);
+    }
+  }
+
   sendTo(roomId: string, peerId: string, message: OutgoingMessage): boolean {
     const session = this.get(roomId, peerId);
     if (!session) return false;

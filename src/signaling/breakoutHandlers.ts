@@ -29,28 +29,6 @@ function breakoutId(meetingId: string, index: number): string {
   return `${meetingId.slice(0, 120)}.b${index + 1}`;
 }
 
-/**
- * Sends to a stored peer of a room wherever it is connected: this node's registry, or (in a
- * cluster) the node its record names; this node may know nobody in a breakout room.
- */
-function tell(ctx: SignalingContext, roomId: string, peer: PeerRecord, message: OutgoingMessage): void {
-  const handle = ctx.registry.get(roomId, peer.peerId);
-  if (handle) {
-    handle.send({ ...message });
-    return;
-  }
-  const cluster = ctx.registry.cluster;
-  if (cluster && peer.serverId !== cluster.nodeId) {
-    cluster.send(
-      peer.serverId,
-      'T',
-      roomId,
-      peer.peerId,
-      JSON.stringify({ ...message, timestamp: Date.now() }),
-    );
-  }
-}
-
 /** Which room index each peer goes to. */
 function assignment(
   ctx: SignalingContext,
@@ -122,7 +100,7 @@ export const breakoutHandlers: { [T in BreakoutMessageType]: Handler<T> } = {
       const index = goes.get(peer.peerId);
       const target = index === undefined ? undefined : breakouts[index];
       if (!target) continue;
-      tell(ctx, room.roomId, peer, {
+      ctx.registry.sendToStored(room.roomId, peer, {
         type: 'move-to-room',
         roomId: target.roomId,
         fromRoomId: room.roomId,
@@ -142,7 +120,7 @@ export const breakoutHandlers: { [T in BreakoutMessageType]: Handler<T> } = {
     const { room, peerId } = await hostRoom(ctx, session);
     for (const b of room.breakouts ?? []) {
       for (const peer of await ctx.rooms.store.getPeers(b.roomId)) {
-        tell(ctx, b.roomId, peer, {
+        ctx.registry.sendToStored(b.roomId, peer, {
           type: 'move-to-room',
           roomId: room.roomId,
           fromRoomId: b.roomId,
@@ -169,7 +147,7 @@ export const breakoutHandlers: { [T in BreakoutMessageType]: Handler<T> } = {
     } as const;
     for (const roomId of [room.roomId, ...breakouts.map((b) => b.roomId)]) {
       for (const peer of await ctx.rooms.store.getPeers(roomId)) {
-        if (peer.peerId !== peerId) tell(ctx, roomId, peer, message);
+        if (peer.peerId !== peerId) ctx.registry.sendToStored(roomId, peer, message);
       }
     }
     return reply({ type: 'breakouts', roomId: room.roomId, breakouts });

@@ -1,7 +1,7 @@
 import type { ClusterBus } from '../cluster/ClusterBus.ts';
 import type { Envelope } from '../cluster/ClusterBusTypes.ts';
 import { detachSession, releaseParked } from './handlers.ts';
-import { admitGuest, denyGuest } from './hostHandlers.ts';
+import { admitGuest, denyGuest, removePeer } from './hostHandlers.ts';
 import { ParkedPeer } from './PeerParking.ts';
 import { RemotePeer } from './RemotePeer.ts';
 import { CloseCode, Session } from './Session.ts';
@@ -96,14 +96,8 @@ export function joinCluster(
 
   const kick = async (e: Envelope): Promise<void> => {
     const handle = registry.get(e.roomId, e.peerId);
-    if (handle instanceof ParkedPeer) {
-      ctx.parking.discard(handle);
-      await releaseParked(ctx, handle, 'kicked');
-    } else if (handle instanceof Session) {
-      handle.send({ type: 'kicked', roomId: e.roomId, reason: e.payload });
-      await detachSession(ctx, handle, 'kicked');
-      handle.close(CloseCode.NORMAL, 'Removed by the host');
-    }
+    // Only a peer held here: a stand-in would send the kick round again.
+    if (handle && !(handle instanceof RemotePeer)) await removePeer(ctx, e.roomId, handle, e.payload);
   };
 
   /** Every node drops the dead node's peers and tells its own; the cleaner fixes the store. */

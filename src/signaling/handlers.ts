@@ -224,16 +224,11 @@ function holdInWaitingRoom(
   }
   // A host on another node (known by the room's hostPeerId: token roles stay on their node) gets
   // it through that node; this node keeps no stand-in for a room it only holds a guest of.
-  const cluster = ctx.registry.cluster;
   for (const other of present) {
-    if (cluster && other.serverId !== cluster.nodeId && isHost(room, other.peerId, undefined)) {
-      cluster.send(
-        other.serverId,
-        'T',
-        roomId,
-        other.peerId,
-        JSON.stringify({ ...knock, timestamp: Date.now() }),
-      );
+    const held = ctx.registry.get(roomId, other.peerId);
+    // The hosts held here heard it above (or wait parked).
+    if (isHost(room, other.peerId, undefined) && (!held || held instanceof RemotePeer)) {
+      ctx.registry.sendToStored(roomId, other, knock);
     }
   }
   ctx.logger.info({ roomId, peerId, sessionId: session.id }, 'peer waiting to be admitted');

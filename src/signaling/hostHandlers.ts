@@ -5,6 +5,7 @@ import { ParkedPeer } from './PeerParking.ts';
 import { RemotePeer } from './RemotePeer.ts';
 import { accessView, hashPassword, isHost, OPEN_ACCESS } from './roomAccess.ts';
 import { CloseCode, Session } from './Session.ts';
+import type { SessionHandle } from './SessionTypes.ts';
 import type { SignalingContext } from './SignalingContext.ts';
 import type { Guest } from './WaitingRoom.ts';
 
@@ -118,18 +119,7 @@ export const hostHandlers: { [T in HostMessageType]: Handler<T> } = {
     const { room, peerId } = await hostRoom(ctx, session);
     if (msg.peerId === peerId) throw new ProtocolError('INVALID_MESSAGE', 'Use leave-room to leave');
     const handle = target(ctx, room.roomId, msg);
-    const reason = msg.reason ?? 'Removed by the host';
-    if (handle instanceof ParkedPeer) {
-      ctx.parking.discard(handle);
-      await releaseParked(ctx, handle, 'kicked');
-    } else if (handle instanceof Session) {
-      handle.send({ type: 'kicked', roomId: room.roomId, reason });
-      await detachSession(ctx, handle, 'kicked');
-      handle.close(CloseCode.NORMAL, 'Removed by the host');
-    } else if (handle instanceof RemotePeer) {
-      // Its node removes it, and the room hears peer-left from there.
-      handle.kick(reason);
-    }
+    await removePeer(ctx, room.roomId, handle, msg.reason ?? 'Removed by the host');
     ctx.logger.info({ roomId: room.roomId, peerId: msg.peerId, by: peerId }, 'peer kicked');
     return reply({ type: 'host-action-done', action: 'kick', peerId: msg.peerId });
   },
@@ -185,4 +175,27 @@ export function denyGuest(
   // When the host's node forwarded the denial, it announces it itself (it reaches every node).
   if (announce)
     ctx.registry.broadcast(roomId, { type: 'knock-ended', roomId, peerId: guest.peerId, outcome: 'denied' });
+}
+
+/**
+ * Takes a peer out for a host (kick-peer): `kicked`, then leave and close for a live session, the
+ * end of its window for a parked one; a peer of another node is removed by that node (it runs
+ * this on the `K` envelope), and the room hears peer-left from there.
+ */
+export async function removePeer(
+  ctx: SignalingContext,
+  roomId: string,
+  handle: SessionHandle,
+  reason: string,
+): Promise<void> {
+  if (handle instanceof ParkedPeer) {
+    ctx.parking.discard(handle);
+    await releaseParked(ctx, handle, 'kicked');
+  } else if (handle instanceof Session) {
+    handle.send({ type: 'kicked', roomId, reason });
+    await detachSession(ctx, handle, 'kicked');
+    handle.close(CloseCode.NORMAL, 'Removed by the host');
+  } else if (handle instanceof RemotePeer) {
+    handle.kick(reason);
+  }
 }

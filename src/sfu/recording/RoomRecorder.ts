@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { nanoid } from 'nanoid';
 import type { Logger } from '../../logger.ts';
 import { ProtocolError } from '../../protocol/index.ts';
@@ -34,10 +35,19 @@ export interface RecordingStopped extends RecordingStarted {
   durationS: number;
 }
 
-/** Whether ffmpeg runs at all (a missing one is RECORDING_UNAVAILABLE, never a crash). */
-export function ffmpegAvailable(ffmpegPath: string): boolean {
-  const probe = spawnSync(ffmpegPath, ['-version'], { stdio: 'ignore', timeout: 5_000 });
-  return probe.status === 0;
+const execFileAsync = promisify(execFile);
+
+/**
+ * Whether ffmpeg runs at all (a missing one is RECORDING_UNAVAILABLE, never a crash). Asked of the
+ * process without blocking: the server's event loop carries every room meanwhile.
+ */
+export async function ffmpegAvailable(ffmpegPath: string): Promise<boolean> {
+  try {
+    await execFileAsync(ffmpegPath, ['-version'], { timeout: 5_000 });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A UDP port pair (p, p + 1) free on 127.0.0.1 right now, p even (RTP, then RTCP). */
@@ -197,7 +207,7 @@ export class RoomRecording {
     } catch {
       // no file: ffmpeg received nothing
     }
-    const durationS = probeDuration(this.info.path);
+    const durationS = await probeDuration(this.info.path);
     const stopped = { ...this.info, stoppedAt: new Date().toISOString(), sizeBytes, durationS };
     this.#logger.info({ path: this.info.path, sizeBytes, durationS }, 'recording stopped');
     return stopped;
@@ -205,12 +215,16 @@ export class RoomRecording {
 }
 
 /** The file's duration in seconds (ffprobe next to ffmpeg), 0 when it cannot be read. */
-function probeDuration(path: string): number {
-  const probe = spawnSync(
-    'ffprobe',
-    ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=noprint_wrappers=1:nokey=1', path],
-    { encoding: 'utf8', timeout: 10_000 },
-  );
-  const value = Number.parseFloat(probe.stdout ?? '');
-  return Number.isFinite(value) ? Math.round(value * 100) / 100 : 0;
+async function probeDuration(path: string): Promise<number> {
+  try {
+    const { stdout } = await execFileAsync(
+      'ffprobe',
+      ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=noprint_wrappers=1:nokey=1', path],
+      { encoding: 'utf8', timeout: 10_000 },
+    );
+    const value = Number.parseFloat(stdout);
+    return Number.isFinite(value) ? Math.round(value * 100) / 100 : 0;
+  } catch {
+    return 0;
+  }
 }
