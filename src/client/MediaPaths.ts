@@ -1,4 +1,12 @@
 import type { RouterRtpCapabilities } from '../protocol/index.ts';
+import {
+  channelReceivePipe,
+  channelSendPipe,
+  dataConsumerReceivePipe,
+  dataProducerSendPipe,
+  type FileReceivePipe,
+  type FileSendPipe,
+} from './filePipes.ts';
 import type { LocalMedia } from './LocalMedia.ts';
 import { MediaFlowProbe } from './MediaFlowProbe.ts';
 import type { ModeActions } from './ModeSwitcher.ts';
@@ -34,8 +42,8 @@ export interface MediaPathsOptions {
   /** How long a switch to the SFU may go without an SFU transport connecting before it is reported. */
   switchTimeoutMs: number;
   onError(error: unknown, fallback: 'SFU_FAILED' | 'NEGOTIATION_FAILED'): void;
-  /** A data channel a peer opened to us over P2P (file transfer). */
-  onDataChannel?(peerId: string, channel: RTCDataChannel): void;
+  /** A data channel a peer opened to us, over P2P or through the SFU (file transfer). */
+  onDataChannel?(peerId: string, pipe: FileReceivePipe): void;
   log(...args: unknown[]): void;
 }
 
@@ -128,6 +136,24 @@ export class MediaPaths {
     if (!mesh) return;
     mesh.replayStash();
     for (const peerId of this.#o.peers.ids()) mesh.ensure(peerId, options);
+  }
+
+  /**
+   * A data channel for one attempt at a file to `peerId`: over `preferred` when that path is up,
+   * else over the other one; undefined when neither reaches the peer now.
+   */
+  async openFilePipe(peerId: string, label: string, preferred: MediaPath): Promise<FileSendPipe | undefined> {
+    const viaSfu = async () => {
+      const sfu = this.#sfu;
+      if (!sfu?.ready) return undefined;
+      return dataProducerSendPipe(await sfu.openDataChannel(label, peerId));
+    };
+    const viaMesh = () => {
+      const channel = this.#mesh?.openChannel(peerId, label);
+      return channel ? channelSendPipe(channel) : undefined;
+    };
+    if (preferred === 'sfu') return (await viaSfu()) ?? viaMesh();
+    return viaMesh() ?? (await viaSfu());
   }
 
   closeMesh(): void {
@@ -224,7 +250,7 @@ export class MediaPaths {
       },
       onTrackEnded: (t) => this.registry.remove(t),
       onError: (error) => this.#o.onError(error, 'NEGOTIATION_FAILED'),
-      onDataChannel: (peerId, channel) => this.#o.onDataChannel?.(peerId, channel),
+      onDataChannel: (peerId, channel) => this.#o.onDataChannel?.(peerId, channelReceivePipe(channel)),
       log: (...args) => this.#o.log(...args),
     });
     for (const [source, track] of this.#o.local.tracks) mesh.setLocalTrack(source, track);
@@ -244,6 +270,8 @@ export class MediaPaths {
       onTrackEnded: (t) => this.registry.remove(t),
       onTransportFailed: (transportId, reason) => this.reportSfuFailure(reason, transportId),
       onError: (error) => this.#o.onError(error, 'SFU_FAILED'),
+      onDataConsumer: (peerId, consumer) =>
+        this.#o.onDataChannel?.(peerId, dataConsumerReceivePipe(consumer)),
       log: (...args) => this.#o.log(...args),
     });
     for (const [source, track] of this.#o.local.tracks)

@@ -114,9 +114,12 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       log: (...args) => this.#log(...args),
     });
     this.#files = new FileTransfer({
-      openChannel: (peerId, label) => this.#paths.mesh?.openChannel(peerId, label),
+      openPipe: (peerId, label) => this.#paths.openFilePipe(peerId, label, this.#switcher.preferredPath),
       peerIds: () => this.peers.map((p) => p.peerId),
+      hasPeer: (peerId) => this.peers.some((p) => p.peerId === peerId),
+      sendAck: (ack) => this.#signaling.send({ type: 'file-ack', ...ack }),
       emit: (event, payload) => this.emit(event, payload),
+      log: (...args) => this.#log(...args),
     });
     this.#switcher = new ModeSwitcher(
       this.#paths.modeActions({
@@ -124,8 +127,12 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
           // The old path only has to hold until the new one flows: spend less CPU on it meanwhile.
           this.#paths.mesh?.setCameraReduced(mode === 'upgrading');
           this.emit('mode-changed', { mode, previousMode });
+          this.#files.pathsChanged();
         },
-        switched: (mode, path) => this.emit('ready', { mode, path }),
+        switched: (mode, path) => {
+          this.#files.pathsChanged();
+          this.emit('ready', { mode, path });
+        },
         error: (error) => this.#emitError(error, 'SFU_FAILED'),
       }),
     );
@@ -134,6 +141,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       peers: this.#peers,
       paths: this.#paths,
       switcher: this.#switcher,
+      files: this.#files,
       emit: (event, payload) => this.emit(event, payload),
       end: (reason) => this.#teardown(reason),
       mute: (kinds) => void this.#local.setState(Object.fromEntries(kinds.map((k) => [k, false]))),
@@ -282,9 +290,10 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
   }
 
   /**
-   * Sends a file (≤ 100 MB) to everyone in the room, or to `toPeerId`, over the P2P links' data
-   * channels; resolves once every receiver has checked its SHA-256. Events: `file-offer`,
-   * `file-progress`, `file-received`. In SFU mode there are no P2P links: PEER_NOT_FOUND.
+   * Sends a file (≤ 100 MB) to everyone in the room, or to `toPeerId`: over the P2P links' data
+   * channels in P2P mode, through the SFU's data channels in SFU mode; a transfer under way when
+   * the room switches goes on over the new path from the last acknowledged byte. Resolves once
+   * every receiver has checked its SHA-256. Events: `file-offer`, `file-progress`, `file-received`.
    */
   sendFile(file: Blob & { name?: string }, options: { toPeerId?: string } = {}): Promise<{ fileId: string }> {
     return this.#files.send(file, options);
@@ -368,6 +377,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
   #teardown(reason: string, emitClosed = true): void {
     this.#session++;
     this.#levels.stop();
+    this.#files.close();
     this.#switcher.reset();
     this.#paths.destroy();
     this.#paths.registry.clear();

@@ -1,4 +1,5 @@
 import type { MediaState, PeerInfo, ServerMessage, ServerMessageOf } from '../protocol/index.ts';
+import type { FileTransfer } from './FileTransfer.ts';
 import type { MediaPaths } from './MediaPaths.ts';
 import type { ModeSwitcher } from './ModeSwitcher.ts';
 import type { RemotePeers } from './RemotePeers.ts';
@@ -15,6 +16,7 @@ export interface RoomPushTargets {
   peers: RemotePeers;
   paths: MediaPaths;
   switcher: ModeSwitcher;
+  files: FileTransfer;
   emit<K extends keyof OpenCallEvents>(event: K, payload: OpenCallEvents[K]): void;
   /** The room is gone for us (room-closed). */
   end(reason: string): void;
@@ -35,6 +37,7 @@ export function roomPushHandlers(t: RoomPushTargets): PushHandlers {
     'peer-joined': (m) => peerJoined(t, m),
     'peer-left': (m) => {
       t.paths.removePeer(m.peerId);
+      t.files.peerLeft(m.peerId);
       const info = t.peers.left(m.peerId);
       if (info) t.emit('peer-left', { peerId: m.peerId, displayName: info.displayName });
     },
@@ -42,6 +45,7 @@ export function roomPushHandlers(t: RoomPushTargets): PushHandlers {
     offer: (m) => void t.paths.mesh?.handleDescription(m.fromPeerId, m.offer),
     answer: (m) => void t.paths.mesh?.handleDescription(m.fromPeerId, m.answer),
     'ice-candidate': (m) => void t.paths.mesh?.handleCandidate(m.fromPeerId, m.candidate),
+    'file-ack': (m) => t.files.handleAck(m),
     error: (m) => serverError(t, m),
     'room-closed': (m) => t.end(`room closed: ${m.reason}`),
     'chat-message': (m) => t.emit('chat', { message: m.message }),
@@ -85,6 +89,8 @@ export function roomPushHandlers(t: RoomPushTargets): PushHandlers {
     'sfu-producer-resumed': sfu,
     'sfu-consumer-paused': sfu,
     'sfu-consumer-resumed': sfu,
+    'sfu-new-data-producer': sfu,
+    'sfu-data-consumer-closed': sfu,
   };
 }
 

@@ -2,6 +2,8 @@ import type { Device } from 'mediasoup-client';
 import type {
   BuiltinHandlerName,
   Consumer,
+  DataConsumer,
+  DataProducer,
   Producer,
   ProducerCodecOptions,
   RtpEncodingParameters,
@@ -41,6 +43,8 @@ export type SfuPush = ServerMessageOf<
   | 'sfu-producer-resumed'
   | 'sfu-consumer-paused'
   | 'sfu-consumer-resumed'
+  | 'sfu-new-data-producer'
+  | 'sfu-data-consumer-closed'
 >;
 
 export interface SfuSessionOptions {
@@ -53,6 +57,8 @@ export interface SfuSessionOptions {
   /** A transport failed (ICE or DTLS): the server should know at once (sfu-transport-failed). */
   onTransportFailed(transportId: string, reason: 'ice-failed' | 'dtls-failed'): void;
   onError(error: OpenCallError): void;
+  /** A peer's data channel to us through the SFU (file transfer). */
+  onDataConsumer?(peerId: string, consumer: DataConsumer): void;
   log(...args: unknown[]): void;
   /** Unusual browsers: which mediasoup-client handler to use (detected when absent). */
   handlerName?: BuiltinHandlerName;
@@ -96,6 +102,7 @@ export class SfuSession {
   /** Remote producers we consume (or are about to), by producer id. */
   readonly #consumers = new Map<string, SfuTrack | 'pending'>();
   readonly #closedProducers = new Set<string>();
+  readonly #dataConsumers = new Map<string, DataConsumer>();
   #started: Promise<void> | undefined;
   #ready = false;
   #closed = false;
@@ -181,7 +188,38 @@ export class SfuSession {
       case 'sfu-consumer-resumed':
         this.#setRemotePaused(message.producerId, false);
         break;
+      case 'sfu-new-data-producer':
+        if (this.#started) void this.#consumeData(message);
+        break;
+      case 'sfu-data-consumer-closed':
+        this.#dataConsumers.get(message.dataConsumerId)?.close();
+        this.#dataConsumers.delete(message.dataConsumerId);
+        break;
     }
+  }
+
+  /**
+   * A data channel through the SFU to `toPeerId` (or every other peer of the room), on our send
+   * transport's SCTP association. Closing it tells the server (sfu-close-data-producer).
+   */
+  async openDataChannel(label: string, toPeerId?: string): Promise<DataProducer> {
+    if (!this.#started) throw new OpenCallError('SFU_FAILED', 'The SFU session has not started');
+    await this.#started;
+    const transport = await this.#sendTransportReady();
+    this.#assertOpen();
+    const dataProducer = await transport.produceData({
+      ordered: true,
+      label,
+      protocol: 'opencall',
+      appData: toPeerId !== undefined ? { toPeerId } : {},
+    });
+    dataProducer.observer.once('close', () => {
+      if (this.#closed || transport.closed) return;
+      void this.#o.signaling
+        .request({ type: 'sfu-close-data-producer', dataProducerId: dataProducer.id })
+        .catch(() => undefined);
+    });
+    return dataProducer;
   }
 
   /** Marks a remote peer's consumers of a source paused (its media state says it is off). */
@@ -260,7 +298,8 @@ export class SfuSession {
     const device = this.#device;
     if (!device) throw new OpenCallError('SFU_FAILED', 'Device not loaded');
     const info = await this.#o.signaling.request(
-      { type: 'sfu-create-transport', direction },
+      // With SCTP: data channels (files) go through the SFU too.
+      { type: 'sfu-create-transport', direction, enableSctp: true },
       'sfu-transport-created',
     );
     this.#assertOpen();
@@ -269,6 +308,7 @@ export class SfuSession {
       iceParameters: info.iceParameters,
       iceCandidates: info.iceCandidates,
       dtlsParameters: info.dtlsParameters,
+      ...(info.sctpParameters && { sctpParameters: info.sctpParameters }),
       iceServers: this.#o.iceServers,
     };
     const transport =
@@ -307,6 +347,27 @@ export class SfuSession {
             'sfu-produced',
           )
           .then((reply) => callback({ id: reply.producerId }), errback);
+      });
+      transport.on('producedata', ({ sctpStreamParameters, label, protocol, appData }, callback, errback) => {
+        const toPeerId = typeof appData.toPeerId === 'string' ? appData.toPeerId : undefined;
+        const { streamId } = sctpStreamParameters;
+        if (streamId === undefined) {
+          errback(new OpenCallError('SFU_FAILED', 'A data channel without an SCTP stream id'));
+          return;
+        }
+        this.#o.signaling
+          .request(
+            {
+              type: 'sfu-produce-data',
+              transportId: transport.id,
+              sctpStreamParameters: { ...sctpStreamParameters, streamId },
+              label,
+              protocol,
+              ...(toPeerId !== undefined && { toPeerId }),
+            },
+            'sfu-data-produced',
+          )
+          .then((reply) => callback({ id: reply.dataProducerId }), errback);
       });
     }
     let restarting = false;
@@ -481,6 +542,35 @@ export class SfuSession {
         return;
       }
       this.#o.onError(asError(err, 'SFU_FAILED'));
+    }
+  }
+
+  async #consumeData(info: ServerMessageOf<'sfu-new-data-producer'>): Promise<void> {
+    try {
+      const transport = await this.#recvTransport;
+      if (!transport || this.#closed) return;
+      const reply = await this.#o.signaling.request(
+        { type: 'sfu-consume-data', dataProducerId: info.dataProducerId },
+        'sfu-data-consumed',
+      );
+      if (this.#closed) return;
+      const consumer = await transport.consumeData({
+        id: reply.dataConsumerId,
+        dataProducerId: reply.dataProducerId,
+        sctpStreamParameters: reply.sctpStreamParameters,
+        label: reply.label,
+        protocol: reply.protocol,
+      });
+      if (this.#closed) {
+        consumer.close();
+        return;
+      }
+      this.#dataConsumers.set(consumer.id, consumer);
+      consumer.observer.once('close', () => this.#dataConsumers.delete(consumer.id));
+      this.#o.onDataConsumer?.(reply.peerId, consumer);
+    } catch (err) {
+      // The sender gave up meanwhile (its data producer closed): it tries again if it still wants to.
+      if (!this.#closed) this.#o.log('sfu: cannot consume data', info.dataProducerId, err);
     }
   }
 

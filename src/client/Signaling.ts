@@ -30,6 +30,9 @@ const replyOnly: Record<ServerReplyOnlyType, true> = {
   'sfu-transport-connected': true,
   'sfu-produced': true,
   'sfu-consumed': true,
+  'sfu-data-produced': true,
+  'sfu-data-consumed': true,
+  'sfu-data-producer-closed': true,
   'sfu-ice-restarted': true,
 };
 

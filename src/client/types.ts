@@ -179,10 +179,20 @@ export interface OpenCallEvents {
   'recording-started': { recordingId: string; startedAt: string };
   /** The recording ended; `path` is the file on the server. */
   'recording-stopped': { recordingId: string; path: string; sizeBytes: number; durationS: number };
-  /** A peer is sending us a file (P2P); `file-received` follows when it is complete and checked. */
+  /** A peer is sending us a file; `file-received` follows when it is complete and checked. */
   'file-offer': { fromPeerId: string; fileId: string; name: string; size: number };
-  /** Bytes of a file sent (`out`, per receiver) or received (`in`) so far. */
-  'file-progress': { peerId: string; fileId: string; direction: 'in' | 'out'; bytes: number; size: number };
+  /**
+   * Bytes of a file received (`in`), or acknowledged by a receiver (`out`), so far; `path` is the
+   * way the latest bytes went (a transfer under way when the room switches goes on over the other).
+   */
+  'file-progress': {
+    peerId: string;
+    fileId: string;
+    direction: 'in' | 'out';
+    bytes: number;
+    size: number;
+    path: MediaPath;
+  };
   /** A file arrived whole and its SHA-256 matches the sender's. */
   'file-received': {
     fromPeerId: string;

@@ -130,7 +130,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'opencall_sfu_objects',
-      help: 'Live SFU transports, producers and consumers',
+      help: 'Live SFU transports, producers, consumers, data producers and data consumers',
       labelNames: ['kind'],
       registers,
       collect() {
@@ -138,6 +138,8 @@ export class Metrics {
         this.set({ kind: 'transport' }, counts.transports);
         this.set({ kind: 'producer' }, counts.producers);
         this.set({ kind: 'consumer' }, counts.consumers);
+        this.set({ kind: 'data-producer' }, counts.dataProducers);
+        this.set({ kind: 'data-consumer' }, counts.dataConsumers);
       },
     });
     new Gauge({

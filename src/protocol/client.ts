@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { ChatText, DisplayName, Id, MediaState } from './common.ts';
-import { DtlsParameters, MediaKind, MediaSource, RtpCapabilities, RtpParameters } from './mediasoup.ts';
+import {
+  DtlsParameters,
+  MediaKind,
+  MediaSource,
+  RtpCapabilities,
+  RtpParameters,
+  SctpStreamParameters,
+} from './mediasoup.ts';
 import {
   IceCandidateInit,
   type ServerMessageOf,
@@ -85,6 +92,24 @@ export const clientMessages = defineClientMessages({
     reply: null,
     route: 'signaling',
     errors: ['NOT_IN_ROOM', 'FORBIDDEN', 'PEER_NOT_FOUND'],
+  },
+  /**
+   * Extension: a file receiver tells the sender how many bytes of `fileId` it holds (sent over the
+   * file's `attempt`-th data channel or SFU data producer), and at the end whether the SHA-256
+   * matched (`ok`). Relayed to `toPeerId` as is, stamped with the sender; the bytes themselves never
+   * pass the signaling server.
+   */
+  'file-ack': {
+    shape: {
+      fileId: Id,
+      attempt: z.number().int().min(0).max(1000),
+      bytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+      ok: z.boolean().optional(),
+      ...relay,
+    },
+    reply: null,
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'PEER_NOT_FOUND', 'INVALID_MESSAGE'],
   },
   /** Broadcast to the others; the sender gets the same message back when it gave a requestId. */
   'media-state-changed': {
@@ -208,7 +233,11 @@ export const clientMessages = defineClientMessages({
     errors: ['SFU_NOT_ACTIVE'],
   },
   'sfu-create-transport': {
-    shape: { direction: TransportDirection },
+    shape: {
+      direction: TransportDirection,
+      /** Extension: an SCTP association on the transport, for data channels (sfu-produce-data). */
+      enableSctp: z.boolean().optional(),
+    },
     reply: 'sfu-transport-created',
     route: 'sfu',
     errors: ['SFU_NOT_ACTIVE', 'PEER_NOT_FOUND', 'MEDIA_ERROR'],
@@ -268,6 +297,35 @@ export const clientMessages = defineClientMessages({
   'sfu-close-producer': {
     shape: { producerId: Id },
     reply: 'sfu-producer-closed',
+    route: 'sfu',
+    errors: ['SFU_NOT_ACTIVE', 'PRODUCER_NOT_FOUND', 'FORBIDDEN'],
+  },
+  /**
+   * Extension: a data channel to the room (every other SFU peer) or to `toPeerId` only, over the
+   * send transport's SCTP association. Those it goes to get `sfu-new-data-producer`.
+   */
+  'sfu-produce-data': {
+    shape: {
+      transportId: Id,
+      sctpStreamParameters: SctpStreamParameters,
+      label: z.string().max(256).default(''),
+      protocol: z.string().max(64).default(''),
+      toPeerId: Id.optional(),
+    },
+    reply: 'sfu-data-produced',
+    route: 'sfu',
+    errors: ['SFU_NOT_ACTIVE', 'TRANSPORT_NOT_FOUND', 'PEER_NOT_FOUND', 'FORBIDDEN', 'MEDIA_ERROR'],
+  },
+  /** Extension: a data consumer of a data producer this peer was told of (on its recv transport). */
+  'sfu-consume-data': {
+    shape: { dataProducerId: Id },
+    reply: 'sfu-data-consumed',
+    route: 'sfu',
+    errors: ['SFU_NOT_ACTIVE', 'PRODUCER_NOT_FOUND', 'TRANSPORT_NOT_FOUND', 'FORBIDDEN', 'MEDIA_ERROR'],
+  },
+  'sfu-close-data-producer': {
+    shape: { dataProducerId: Id },
+    reply: 'sfu-data-producer-closed',
     route: 'sfu',
     errors: ['SFU_NOT_ACTIVE', 'PRODUCER_NOT_FOUND', 'FORBIDDEN'],
   },

@@ -190,8 +190,20 @@ export type IceCandidate = z.infer<typeof IceCandidate>;
 /** SCTP parameters of a transport with data channels. */
 export const SctpParameters = z.object({
   port: z.number().int(),
+  /** Largest message the transport's data consumers send / its data producers take, in bytes. */
+  maxSendMessageSize: z.number().int(),
+  maxReceiveMessageSize: z.number().int(),
   OS: z.number().int(),
   MIS: z.number().int(),
   maxMessageSize: z.number().int(),
 });
 export type SctpParameters = z.infer<typeof SctpParameters>;
+
+/** One data channel's stream on a transport's SCTP association. */
+export const SctpStreamParameters = z.object({
+  streamId: z.number().int().min(0).max(65534),
+  ordered: z.boolean().optional(),
+  maxPacketLifeTime: z.number().int().min(0).optional(),
+  maxRetransmits: z.number().int().min(0).optional(),
+});
+export type SctpStreamParameters = z.infer<typeof SctpStreamParameters>;

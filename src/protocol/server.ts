@@ -18,6 +18,8 @@ import {
   MediaKind,
   MediaSource,
   RouterRtpCapabilities,
+  SctpParameters,
+  SctpStreamParameters,
 } from './mediasoup.ts';
 import { defineServerMessages } from './table.ts';
 
@@ -95,6 +97,17 @@ export const serverMessages = defineServerMessages({
   },
   offer: { delivery: 'push', shape: { offer: SessionDescription('offer'), ...relayed } },
   answer: { delivery: 'push', shape: { answer: SessionDescription('answer'), ...relayed } },
+  /** Extension: a file receiver's progress / verdict (client file-ack), stamped with its sender. */
+  'file-ack': {
+    delivery: 'push',
+    shape: {
+      fileId: z.string(),
+      attempt: z.number(),
+      bytes: z.number(),
+      ok: z.boolean().optional(),
+      ...relayed,
+    },
+  },
   'ice-candidate': {
     delivery: 'push',
     /** null marks the end of candidates. */
@@ -214,6 +227,8 @@ export const serverMessages = defineServerMessages({
       iceParameters: IceParameters,
       iceCandidates: z.array(IceCandidate),
       dtlsParameters: DtlsParameters,
+      /** Present when the client gave sctpCapabilities: the transport carries data channels. */
+      sctpParameters: SctpParameters.optional(),
     },
   },
   'sfu-transport-connected': { delivery: 'reply', shape: { transportId: z.string() } },
@@ -234,6 +249,30 @@ export const serverMessages = defineServerMessages({
     },
   },
   'sfu-new-producer': { delivery: 'push', shape: ProducerInfo.shape },
+  'sfu-data-produced': { delivery: 'reply', shape: { dataProducerId: z.string() } },
+  /** A data producer this peer may consume (its owner sent it to the room, or to this peer). */
+  'sfu-new-data-producer': {
+    delivery: 'push',
+    shape: { dataProducerId: z.string(), peerId: z.string(), label: z.string(), protocol: z.string() },
+  },
+  'sfu-data-consumed': {
+    delivery: 'reply',
+    shape: {
+      dataConsumerId: z.string(),
+      dataProducerId: z.string(),
+      /** The producing peer. */
+      peerId: z.string(),
+      sctpStreamParameters: SctpStreamParameters,
+      label: z.string(),
+      protocol: z.string(),
+    },
+  },
+  /** The data producer behind it closed (or its transport): the data consumer is gone. */
+  'sfu-data-consumer-closed': {
+    delivery: 'push',
+    shape: { dataConsumerId: z.string(), dataProducerId: z.string() },
+  },
+  'sfu-data-producer-closed': { delivery: 'reply', shape: { dataProducerId: z.string() } },
   /** Replies to sfu-resume/pause-consumer, and pushed when the producer behind it resumes/pauses. */
   'sfu-consumer-resumed': { delivery: 'both', shape: consumerRef },
   'sfu-consumer-paused': { delivery: 'both', shape: consumerRef },

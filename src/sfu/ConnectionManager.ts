@@ -101,7 +101,7 @@ const sfuOperations: SfuOperationTable = {
   'sfu-join': (sfu, peerId, m) => ({ type: 'sfu-joined', producers: sfu.addPeer(peerId, m.rtpCapabilities) }),
   'sfu-create-transport': async (sfu, peerId, m) => ({
     type: 'sfu-transport-created',
-    ...(await sfu.createTransport(peerId, m.direction)),
+    ...(await sfu.createTransport(peerId, m.direction, m.enableSctp)),
   }),
   'sfu-connect-transport': async (sfu, peerId, m) => {
     await sfu.connectTransport(peerId, m.transportId, m.dtlsParameters);
@@ -134,6 +134,18 @@ const sfuOperations: SfuOperationTable = {
   'sfu-close-producer': (sfu, peerId, m) => {
     sfu.closeProducer(peerId, m.producerId);
     return { type: 'sfu-producer-closed', producerId: m.producerId, peerId };
+  },
+  'sfu-produce-data': async (sfu, peerId, m) => ({
+    type: 'sfu-data-produced',
+    dataProducerId: await sfu.produceData(peerId, m),
+  }),
+  'sfu-consume-data': async (sfu, peerId, m) => ({
+    type: 'sfu-data-consumed',
+    ...(await sfu.consumeData(peerId, m.dataProducerId)),
+  }),
+  'sfu-close-data-producer': (sfu, peerId, m) => {
+    sfu.closeDataProducer(peerId, m.dataProducerId);
+    return { type: 'sfu-data-producer-closed', dataProducerId: m.dataProducerId };
   },
   'sfu-restart-ice': async (sfu, peerId, m) => ({
     type: 'sfu-ice-restarted',
@@ -247,13 +259,17 @@ export class ConnectionManager implements RoomMediaController {
   }
 
   sfuObjectCounts(): SfuObjectCounts {
-    const total = { transports: 0, producers: 0, consumers: 0 };
+    const total: SfuObjectCounts = {
+      transports: 0,
+      producers: 0,
+      consumers: 0,
+      dataProducers: 0,
+      dataConsumers: 0,
+    };
     for (const room of this.#rooms.values()) {
       const counts = room.sfu?.objectCounts();
       if (!counts) continue;
-      total.transports += counts.transports;
-      total.producers += counts.producers;
-      total.consumers += counts.consumers;
+      for (const key of Object.keys(total) as Array<keyof SfuObjectCounts>) total[key] += counts[key];
     }
     return total;
   }
@@ -878,6 +894,13 @@ export class ConnectionManager implements RoomMediaController {
         if (peerId !== owner) send(peerId, { type: 'sfu-producer-closed', producerId, peerId: owner });
       }
     });
+    sfu.on('newdataproducer', ({ toPeerId, ...info }) => {
+      for (const peerId of toPeerId !== undefined ? [toPeerId] : sfu.peerIds)
+        if (peerId !== info.peerId) send(peerId, { type: 'sfu-new-data-producer', ...info });
+    });
+    sfu.on('dataconsumerclosed', ({ peerId, dataConsumerId, dataProducerId }) =>
+      send(peerId, { type: 'sfu-data-consumer-closed', dataConsumerId, dataProducerId }),
+    );
     sfu.on('consumerclosed', ({ peerId, consumerId, producerId }) =>
       send(peerId, { type: 'sfu-consumer-closed', consumerId, producerId }),
     );

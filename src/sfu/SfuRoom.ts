@@ -16,6 +16,8 @@ import type {
   ConsumerInfo,
   ConsumerRef,
   ConsumerStatsEntry,
+  DataConsumerInfo,
+  DataProducerRequest,
   IceParametersInfo,
   ProducerStatsEntry,
   RecordingTap,
@@ -42,6 +44,18 @@ const sourceKind: Record<MediaSource, MediaKind> = {
 type TransportAppData = { peerId: string; direction: TransportDirection };
 type ProducerAppData = { peerId: string; source: MediaSource };
 type ConsumerAppData = { peerId: string; producerPeerId: string; source: MediaSource };
+/** `toPeerId`: the one peer that may consume it; absent for the whole room. */
+type DataProducerAppData = { peerId: string; toPeerId: string | undefined };
+type DataConsumerAppData = { peerId: string; producerPeerId: string };
+
+/** Data channels a peer may have open on the SFU at once (each file transfer holds one per receiver). */
+const MAX_DATA_PRODUCERS_PER_PEER = 64;
+/**
+ * How much the worker may queue towards one client's data channels. mediasoup drops a message
+ * that does not fit (it cannot push back on the sender), so file senders keep their unacknowledged
+ * bytes well under this (FileTransfer's window).
+ */
+const SCTP_SEND_BUFFER_BYTES = 2 * 1024 * 1024;
 
 interface PeerState {
   readonly peerId: string;
@@ -49,6 +63,8 @@ interface PeerState {
   readonly transports: Map<string, ms.WebRtcTransport<TransportAppData>>;
   readonly producers: Map<string, ms.Producer<ProducerAppData>>;
   readonly consumers: Map<string, ms.Consumer<ConsumerAppData>>;
+  readonly dataProducers: Map<string, ms.DataProducer<DataProducerAppData>>;
+  readonly dataConsumers: Map<string, ms.DataConsumer<DataConsumerAppData>>;
   /** Set while removePeer tears the peer down: its own consumers die silently. */
   removing: boolean;
   /** One of its transports reached ICE connected. */
@@ -58,6 +74,18 @@ interface PeerState {
    * time, so a peer holds at most 2 transports and 4 producers even while racing requests.
    */
   readonly pending: Set<string>;
+}
+
+/** The SCTP parameters a client needs (mediasoup-client's SctpParameters), without the server's own settings. */
+function sctpWire(p: ms.SctpParameters) {
+  return {
+    port: p.port,
+    maxSendMessageSize: p.maxSendMessageSize,
+    maxReceiveMessageSize: p.maxReceiveMessageSize,
+    OS: p.OS,
+    MIS: p.MIS,
+    maxMessageSize: p.maxMessageSize,
+  };
 }
 
 function errorMessage(error: unknown): string {
@@ -83,6 +111,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   readonly #transportOwners = new Map<string, string>();
   readonly #producers = new Map<string, ms.Producer<ProducerAppData>>();
   readonly #consumerOwners = new Map<string, string>();
+  readonly #dataProducers = new Map<string, ms.DataProducer<DataProducerAppData>>();
   /** Which transport each producer / consumer lives on. */
   readonly #producerTransport = new Map<string, string>();
   readonly #consumerTransport = new Map<string, string>();
@@ -155,6 +184,8 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
         transports: new Map(),
         producers: new Map(),
         consumers: new Map(),
+        dataProducers: new Map(),
+        dataConsumers: new Map(),
         removing: false,
         reachable: false,
         pending: new Set(),
@@ -165,18 +196,26 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   }
 
   objectCounts(): SfuObjectCounts {
-    const counts = { transports: 0, producers: 0, consumers: 0 };
+    const counts = { transports: 0, producers: 0, consumers: 0, dataProducers: 0, dataConsumers: 0 };
     for (const peer of this.#peers.values()) {
       counts.transports += peer.transports.size;
       counts.producers += peer.producers.size;
       counts.consumers += peer.consumers.size;
+      counts.dataProducers += peer.dataProducers.size;
+      counts.dataConsumers += peer.dataConsumers.size;
     }
     return counts;
   }
 
-  async createTransport(peerId: string, direction: TransportDirection): Promise<TransportInfo> {
+  async createTransport(
+    peerId: string,
+    direction: TransportDirection,
+    enableSctp = false,
+  ): Promise<TransportInfo> {
     const peer = this.#peer(peerId);
-    return this.#oneAtATime(peer, `transport:${direction}`, () => this.#createTransport(peer, direction));
+    return this.#oneAtATime(peer, `transport:${direction}`, () =>
+      this.#createTransport(peer, direction, enableSctp),
+    );
   }
 
   /** Runs one creation of a kind per peer at a time; a second one meanwhile is refused. */
@@ -192,7 +231,11 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     }
   }
 
-  async #createTransport(peer: PeerState, direction: TransportDirection): Promise<TransportInfo> {
+  async #createTransport(
+    peer: PeerState,
+    direction: TransportDirection,
+    enableSctp: boolean,
+  ): Promise<TransportInfo> {
     const { peerId } = peer;
     const webRtcServer = this.#pool.getWebRtcServer(this.#router);
     const listen = webRtcServer ? { webRtcServer } : { listenInfos: this.#pool.transportListenInfos() };
@@ -203,6 +246,8 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
         enableTcp: true,
         preferUdp: true,
         initialAvailableOutgoingBitrate: this.#initialAvailableOutgoingBitrate,
+        // Data channels only for clients that asked (an SCTP association costs the worker memory).
+        ...(enableSctp && { enableSctp: true, sctpSendBufferSize: SCTP_SEND_BUFFER_BYTES }),
         appData: { peerId, direction },
       }),
     );
@@ -231,6 +276,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
       iceParameters: transport.iceParameters,
       iceCandidates: transport.iceCandidates,
       dtlsParameters: transport.dtlsParameters,
+      ...(transport.sctpParameters && { sctpParameters: sctpWire(transport.sctpParameters) }),
     };
   }
 
@@ -389,6 +435,116 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     this.#forgetProducer(peer, producer);
     this.#logger.debug({ peerId, producerId }, 'producer closed');
     this.safeEmit('producerclosed', { producerId, peerId });
+  }
+
+  async produceData(peerId: string, request: DataProducerRequest): Promise<string> {
+    const peer = this.#peer(peerId);
+    const transport = this.#ownTransport(peer, request.transportId);
+    if (transport.appData.direction !== 'send') {
+      throw new ProtocolError('FORBIDDEN', 'Produce data on a send transport');
+    }
+    if (!transport.sctpParameters) {
+      throw new ProtocolError('FORBIDDEN', 'The transport has no SCTP: create it with enableSctp');
+    }
+    if (
+      request.toPeerId !== undefined &&
+      (request.toPeerId === peerId || !this.#peers.has(request.toPeerId))
+    ) {
+      throw new ProtocolError('PEER_NOT_FOUND', `Peer ${request.toPeerId} is not on this room's SFU`);
+    }
+    if (peer.dataProducers.size >= MAX_DATA_PRODUCERS_PER_PEER) {
+      throw new ProtocolError(
+        'FORBIDDEN',
+        `SFU limit: ${MAX_DATA_PRODUCERS_PER_PEER} data producers per peer`,
+      );
+    }
+    const dataProducer = await this.#media('produceData', () =>
+      transport.produceData<DataProducerAppData>({
+        sctpStreamParameters: request.sctpStreamParameters,
+        label: request.label,
+        protocol: request.protocol,
+        appData: { peerId, toPeerId: request.toPeerId },
+      }),
+    );
+    if (this.#closed || transport.closed) {
+      dataProducer.close();
+      throw this.#closed
+        ? this.#notActive()
+        : new ProtocolError('TRANSPORT_NOT_FOUND', 'The transport closed');
+    }
+    peer.dataProducers.set(dataProducer.id, dataProducer);
+    this.#dataProducers.set(dataProducer.id, dataProducer);
+    dataProducer.observer.once('close', () => {
+      peer.dataProducers.delete(dataProducer.id);
+      this.#dataProducers.delete(dataProducer.id);
+    });
+    this.#logger.debug(
+      { peerId, dataProducerId: dataProducer.id, toPeerId: request.toPeerId },
+      'data producer created',
+    );
+    this.safeEmit('newdataproducer', {
+      dataProducerId: dataProducer.id,
+      peerId,
+      label: dataProducer.label,
+      protocol: dataProducer.protocol,
+      toPeerId: request.toPeerId,
+    });
+    return dataProducer.id;
+  }
+
+  async consumeData(peerId: string, dataProducerId: string): Promise<DataConsumerInfo> {
+    const peer = this.#peer(peerId);
+    const dataProducer = this.#dataProducers.get(dataProducerId);
+    if (!dataProducer) throw new ProtocolError('PRODUCER_NOT_FOUND', `No data producer ${dataProducerId}`);
+    const { peerId: owner, toPeerId } = dataProducer.appData;
+    if (owner === peerId || (toPeerId !== undefined && toPeerId !== peerId)) {
+      throw new ProtocolError('FORBIDDEN', 'That data producer is not sent to you');
+    }
+    const transport = [...peer.transports.values()].find(
+      (t) => t.appData.direction === 'recv' && t.sctpParameters !== undefined,
+    );
+    if (!transport) {
+      throw new ProtocolError(
+        'TRANSPORT_NOT_FOUND',
+        'No recv transport with SCTP (create it with enableSctp)',
+      );
+    }
+    for (const existing of peer.dataConsumers.values()) {
+      if (existing.dataProducerId === dataProducerId && !existing.closed)
+        return this.#dataConsumerInfo(existing);
+    }
+    const dataConsumer = await this.#media('consumeData', () =>
+      transport.consumeData<DataConsumerAppData>({
+        dataProducerId,
+        appData: { peerId, producerPeerId: owner },
+      }),
+    );
+    if (this.#closed || transport.closed || dataConsumer.closed) {
+      dataConsumer.close();
+      throw this.#closed
+        ? this.#notActive()
+        : new ProtocolError('PRODUCER_NOT_FOUND', 'The data producer closed');
+    }
+    peer.dataConsumers.set(dataConsumer.id, dataConsumer);
+    dataConsumer.observer.once('close', () => peer.dataConsumers.delete(dataConsumer.id));
+    dataConsumer.on('dataproducerclose', () => {
+      if (!this.#silent && !peer.removing) {
+        this.safeEmit('dataconsumerclosed', { peerId, dataConsumerId: dataConsumer.id, dataProducerId });
+      }
+    });
+    return this.#dataConsumerInfo(dataConsumer);
+  }
+
+  closeDataProducer(peerId: string, dataProducerId: string): void {
+    const peer = this.#peer(peerId);
+    const dataProducer = peer.dataProducers.get(dataProducerId);
+    if (!dataProducer) {
+      if (this.#dataProducers.has(dataProducerId)) {
+        throw new ProtocolError('FORBIDDEN', 'The data producer belongs to another peer');
+      }
+      throw new ProtocolError('PRODUCER_NOT_FOUND', `No data producer ${dataProducerId}`);
+    }
+    this.#sync('dataProducer.close', () => dataProducer.close());
   }
 
   async restartIce(peerId: string, transportId: string): Promise<IceParametersInfo> {
@@ -551,6 +707,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     this.#transportOwners.clear();
     this.#producers.clear();
     this.#consumerOwners.clear();
+    this.#dataProducers.clear();
     this.#producerTransport.clear();
     this.#consumerTransport.clear();
     const log =
@@ -668,6 +825,18 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
       kind: producer.kind,
       source: producer.appData.source,
       paused: producer.paused,
+    };
+  }
+
+  #dataConsumerInfo(dataConsumer: ms.DataConsumer<DataConsumerAppData>): DataConsumerInfo {
+    return {
+      dataConsumerId: dataConsumer.id,
+      dataProducerId: dataConsumer.dataProducerId,
+      peerId: dataConsumer.appData.producerPeerId,
+      // Present on every SCTP data consumer (only 'direct' ones lack it).
+      sctpStreamParameters: dataConsumer.sctpStreamParameters ?? { streamId: 0 },
+      label: dataConsumer.label,
+      protocol: dataConsumer.protocol,
     };
   }
 

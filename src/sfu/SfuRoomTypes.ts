@@ -11,6 +11,7 @@ import type {
   ProducerInfo,
   RtpCapabilities,
   RtpParameters,
+  SctpStreamParameters,
   ServerMessageOf,
   TransportDirection,
 } from '../protocol/index.ts';
@@ -49,6 +50,28 @@ export type ConsumerInfo = Fields<ServerMessageOf<'sfu-consumed'>>;
 
 export type IceParametersInfo = IceParameters;
 
+/** consumeData's answer: what sfu-data-consumed carries (`peerId` is the producing peer). */
+export type DataConsumerInfo = Fields<ServerMessageOf<'sfu-data-consumed'>>;
+
+/** What produceData needs (sfu-produce-data's fields). */
+export interface DataProducerRequest {
+  transportId: string;
+  sctpStreamParameters: SctpStreamParameters;
+  label: string;
+  protocol: string;
+  /** Only this peer may consume it; absent: every other peer of the room. */
+  toPeerId?: string | undefined;
+}
+
+/** A new data producer: tell `toPeerId`, or everyone but its owner (sfu-new-data-producer). */
+export interface DataProducerRef {
+  dataProducerId: string;
+  peerId: string;
+  label: string;
+  protocol: string;
+  toPeerId: string | undefined;
+}
+
 /** A producer event: whose producer it is. */
 export interface ProducerRef {
   producerId: string;
@@ -84,6 +107,9 @@ export type SfuRoomEvents = {
   /** The consumer's producer paused/resumed; tell `peerId`. */
   consumerpaused: [ConsumerRef];
   consumerresumed: [ConsumerRef];
+  newdataproducer: [DataProducerRef];
+  /** A data consumer died because its data producer closed; tell `peerId` (the consumer). */
+  dataconsumerclosed: [{ peerId: string; dataConsumerId: string; dataProducerId: string }];
   /** A transport reached ICE connected for the first time: the client reaches the SFU. */
   transportconnected: [TransportRef];
   /** A transport's DTLS handshake failed. */
@@ -136,7 +162,11 @@ export interface SfuRoomApi extends EnhancedEventEmitter<SfuRoomEvents> {
   /** Registers (or re-registers) a peer; returns the other peers' producers to consume. */
   addPeer(peerId: string, rtpCapabilities: RtpCapabilities): ProducerInfo[];
   /** A new send or recv transport; a peer has at most one of each, a new one replaces the old. */
-  createTransport(peerId: string, direction: TransportDirection): Promise<TransportInfo>;
+  createTransport(
+    peerId: string,
+    direction: TransportDirection,
+    enableSctp?: boolean,
+  ): Promise<TransportInfo>;
   connectTransport(peerId: string, transportId: string, dtlsParameters: DtlsParameters): Promise<void>;
   produce(
     peerId: string,
@@ -153,6 +183,11 @@ export interface SfuRoomApi extends EnhancedEventEmitter<SfuRoomEvents> {
   resumeProducer(peerId: string, producerId: string): Promise<void>;
   closeProducer(peerId: string, producerId: string): void;
   restartIce(peerId: string, transportId: string): Promise<IceParametersInfo>;
+  /** A data channel on the peer's send transport (which must have SCTP), to the room or one peer. */
+  produceData(peerId: string, request: DataProducerRequest): Promise<string>;
+  /** A data consumer of a data producer sent to this peer, on its SCTP recv transport. */
+  consumeData(peerId: string, dataProducerId: string): Promise<DataConsumerInfo>;
+  closeDataProducer(peerId: string, dataProducerId: string): void;
   getProducers(): ProducerInfo[];
   getPeerProducers(peerId: string): ProducerInfo[];
   /**
@@ -184,6 +219,8 @@ export interface SfuObjectCounts {
   transports: number;
   producers: number;
   consumers: number;
+  dataProducers: number;
+  dataConsumers: number;
 }
 
 /** One producer's media flowing to a recorder (SfuRoomApi.tap). */

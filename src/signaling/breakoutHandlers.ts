@@ -1,10 +1,5 @@
 import { randomInt } from 'node:crypto';
-import {
-  type BreakoutRoom,
-  type OutgoingMessage,
-  ProtocolError,
-  type SignalingMessageType,
-} from '../protocol/index.ts';
+import { type BreakoutRoom, ProtocolError, type SignalingMessageType } from '../protocol/index.ts';
 import type { PeerRecord, RoomRecord } from '../rooms/RoomTypes.ts';
 import type { Handler } from './handlers.ts';
 import { hostRoom } from './hostHandlers.ts';

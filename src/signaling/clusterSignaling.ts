@@ -1,6 +1,5 @@
 import type { ClusterBus } from '../cluster/ClusterBus.ts';
 import type { Envelope } from '../cluster/ClusterBusTypes.ts';
-import { detachSession, releaseParked } from './handlers.ts';
 import { admitGuest, denyGuest, removePeer } from './hostHandlers.ts';
 import { ParkedPeer } from './PeerParking.ts';
 import { RemotePeer } from './RemotePeer.ts';

@@ -543,6 +543,16 @@ const answer: Handler<'answer'> = (ctx, session, msg) => {
 const iceCandidate: Handler<'ice-candidate'> = (ctx, session, msg) =>
   forward(ctx, session, msg, 'ice-candidate', `"candidate":${JSON.stringify(msg.candidate)}`);
 
+/** A file receiver's progress to the file's sender (the bytes go over data channels, not here). */
+const fileAck: Handler<'file-ack'> = (ctx, session, msg) =>
+  forward(
+    ctx,
+    session,
+    msg,
+    'file-ack',
+    `"fileId":"${msg.fileId}","attempt":${msg.attempt},"bytes":${msg.bytes}${msg.ok === undefined ? '' : `,"ok":${msg.ok}`}`,
+  );
+
 const mediaStateChanged: Handler<'media-state-changed'> = async (ctx, session, msg, reply) => {
   const { roomId, peerId } = membership(session, msg.roomId);
   assertSelf(msg.peerId, peerId, 'peerId');
@@ -572,6 +582,7 @@ export const handlers: HandlerTable = {
   offer,
   answer,
   'ice-candidate': iceCandidate,
+  'file-ack': fileAck,
   'media-state-changed': mediaStateChanged,
   ping,
 };

@@ -148,6 +148,110 @@ describe('SFU over the signaling protocol', () => {
     expect(dump.transportIds).toHaveLength(2);
   });
 
+  it('data channels through the SFU: SCTP on request, a data producer for one peer reaches only that peer', async () => {
+    await start();
+    await server.app.inject({ method: 'POST', url: '/api/rooms', payload: { roomId: 'data', mode: 'sfu' } });
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => TestClient.connect(server.wsUrl)));
+    plain.push(a!, b!, c!);
+    const ids = ['dana', 'dave', 'dora'];
+    const transports: Record<string, { send: string; recv: string }> = {};
+    for (const [i, ws] of [a!, b!, c!].entries()) {
+      await ws.join('data', ids[i]);
+      await ws.request({ type: 'sfu-join', rtpCapabilities: { codecs: [] } });
+      const send = await ws.request({ type: 'sfu-create-transport', direction: 'send', enableSctp: true });
+      const recv = await ws.request({ type: 'sfu-create-transport', direction: 'recv', enableSctp: true });
+      expect(send).toMatchObject({ type: 'sfu-transport-created', sctpParameters: { port: 5000 } });
+      transports[ids[i]!] = {
+        send: (send as { transportId: string }).transportId,
+        recv: (recv as { transportId: string }).transportId,
+      };
+    }
+    // Without enableSctp a transport has no SCTP, and no data producer.
+    const plainTransport = await a!.request({ type: 'sfu-create-transport', direction: 'send' });
+    expect(plainTransport).not.toHaveProperty('sctpParameters');
+    const refused = await a!.request({
+      type: 'sfu-produce-data',
+      transportId: (plainTransport as { transportId: string }).transportId,
+      sctpStreamParameters: { streamId: 1, ordered: true },
+      label: 'x',
+    });
+    expect(refused).toMatchObject({ type: 'error', code: 'FORBIDDEN' });
+    const sendA = await a!.request({ type: 'sfu-create-transport', direction: 'send', enableSctp: true });
+    transports.dana!.send = (sendA as { transportId: string }).transportId;
+
+    const produced = await a!.request({
+      type: 'sfu-produce-data',
+      transportId: transports.dana!.send,
+      sctpStreamParameters: { streamId: 1, ordered: true },
+      label: 'file:f1:0',
+      protocol: 'opencall',
+      toPeerId: 'dave',
+    });
+    expect(produced).toMatchObject({ type: 'sfu-data-produced' });
+    const dataProducerId = (produced as { dataProducerId: string }).dataProducerId;
+    // Dave is told, and consumes it on his SCTP recv transport.
+    expect(await b!.next('sfu-new-data-producer')).toMatchObject({
+      dataProducerId,
+      peerId: 'dana',
+      label: 'file:f1:0',
+      protocol: 'opencall',
+    });
+    const consumed = await b!.request({ type: 'sfu-consume-data', dataProducerId });
+    expect(consumed).toMatchObject({
+      type: 'sfu-data-consumed',
+      dataProducerId,
+      peerId: 'dana',
+      label: 'file:f1:0',
+      sctpStreamParameters: { ordered: true },
+    });
+    // Dora is not told, and may not consume it; nor may Dana consume her own.
+    expect(await c!.request({ type: 'sfu-consume-data', dataProducerId })).toMatchObject({
+      type: 'error',
+      code: 'FORBIDDEN',
+    });
+    expect(await a!.request({ type: 'sfu-consume-data', dataProducerId })).toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    expect(c!.received.some((m) => m.type === 'sfu-new-data-producer')).toBe(false);
+    expect(media().sfuRoomOf('data')!.objectCounts()).toMatchObject({ dataProducers: 1, dataConsumers: 1 });
+    // Only its owner closes it; then its consumer is gone and Dave is told.
+    expect(await b!.request({ type: 'sfu-close-data-producer', dataProducerId })).toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    expect(await a!.request({ type: 'sfu-close-data-producer', dataProducerId })).toMatchObject({
+      type: 'sfu-data-producer-closed',
+      dataProducerId,
+    });
+    expect(await b!.next('sfu-data-consumer-closed')).toMatchObject({ dataProducerId });
+    expect(media().sfuRoomOf('data')!.objectCounts()).toMatchObject({ dataProducers: 0, dataConsumers: 0 });
+
+    // file-ack is relayed to its target only, stamped by the server; a forged fromPeerId is refused.
+    b!.send({ type: 'file-ack', toPeerId: 'dana', fileId: 'f1', attempt: 0, bytes: 262144 });
+    expect(await a!.next('file-ack')).toMatchObject({
+      fromPeerId: 'dave',
+      toPeerId: 'dana',
+      fileId: 'f1',
+      attempt: 0,
+      bytes: 262144,
+    });
+    b!.send({ type: 'file-ack', toPeerId: 'dana', fileId: 'f1', attempt: 1, bytes: 9, ok: true });
+    expect(await a!.next('file-ack')).toMatchObject({ attempt: 1, bytes: 9, ok: true });
+    expect(
+      await b!.request({
+        type: 'file-ack',
+        fromPeerId: 'dora',
+        toPeerId: 'dana',
+        fileId: 'f1',
+        attempt: 0,
+        bytes: 1,
+      }),
+    ).toMatchObject({ type: 'error', code: 'FORBIDDEN' });
+    expect(
+      await b!.request({ type: 'file-ack', toPeerId: 'nobody', fileId: 'f1', attempt: 0, bytes: 1 }),
+    ).toMatchObject({ type: 'error', code: 'PEER_NOT_FOUND' });
+    expect(c!.received.some((m) => m.type === 'file-ack')).toBe(false);
+  });
+
   it('refuses malformed dtlsParameters and rtpParameters before they reach the worker', async () => {
     await start();
     await server.app.inject({ method: 'POST', url: '/api/rooms', payload: { roomId: 'bad', mode: 'sfu' } });
