@@ -1,4 +1,5 @@
 import type { RouterRtpCapabilities } from '../protocol/index.ts';
+import type { FrameTransform } from './e2ee/FrameCryptor.ts';
 import {
   channelReceivePipe,
   channelSendPipe,
@@ -42,6 +43,8 @@ export interface MediaPathsOptions {
   /** How long a switch to the SFU may go without an SFU transport connecting before it is reported. */
   switchTimeoutMs: number;
   onError(error: unknown, fallback: 'SFU_FAILED' | 'NEGOTIATION_FAILED'): void;
+  /** The room's end-to-end encryption, when it has it: asked whenever a path is made. */
+  frameTransform(): FrameTransform | undefined;
   /** A data channel a peer opened to us, over P2P or through the SFU (file transfer). */
   onDataChannel?(peerId: string, pipe: FileReceivePipe): void;
   log(...args: unknown[]): void;
@@ -235,9 +238,16 @@ export class MediaPaths {
 
   #createMesh(selfId: string): P2PMesh {
     const rtc = this.#o.rtcConfiguration ?? {};
+    const frameTransform = this.#o.frameTransform();
     const mesh = new P2PMesh({
       selfId,
-      rtcConfiguration: { ...rtc, iceServers: rtc.iceServers ?? this.#iceServers },
+      rtcConfiguration: {
+        ...rtc,
+        iceServers: rtc.iceServers ?? this.#iceServers,
+        // Chromium's fallback for frame transforms wants it from the start (RTCConfiguration lacks the key).
+        ...(frameTransform?.insertableStreams && ({ encodedInsertableStreams: true } as RTCConfiguration)),
+      },
+      frameTransform,
       politeOfferDelayMs: this.#o.politeOfferDelayMs,
       send: (message) => {
         this.#o.signaling.send(message);
@@ -270,6 +280,7 @@ export class MediaPaths {
       onTrackEnded: (t) => this.registry.remove(t),
       onTransportFailed: (transportId, reason) => this.reportSfuFailure(reason, transportId),
       onError: (error) => this.#o.onError(error, 'SFU_FAILED'),
+      frameTransform: this.#o.frameTransform(),
       onDataConsumer: (peerId, consumer) =>
         this.#o.onDataChannel?.(peerId, dataConsumerReceivePipe(consumer)),
       log: (...args) => this.#o.log(...args),

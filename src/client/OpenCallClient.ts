@@ -9,6 +9,8 @@ import { AudioLevelReporter } from './AudioLevelReporter.ts';
 import { Chat } from './Chat.ts';
 import { loadDevice } from './deviceCache.ts';
 import { Emitter } from './Emitter.ts';
+import { E2eeKeys } from './e2ee/E2eeKeys.ts';
+import { FrameCryptor } from './e2ee/FrameCryptor.ts';
 import { FileTransfer } from './FileTransfer.ts';
 import { HostControls, JOIN_WAIT_MS } from './HostControls.ts';
 import { LocalMedia } from './LocalMedia.ts';
@@ -56,6 +58,9 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
   readonly host: HostControls;
   readonly #levels: AudioLevelReporter;
   readonly #files: FileTransfer;
+  /** The frame transform and key exchange of an E2EE room (made when we join one). */
+  #cryptor: FrameCryptor | undefined;
+  readonly #e2ee: E2eeKeys;
   readonly chat: Chat;
   #state: ClientState = 'idle';
   #join: ConnectOptions | undefined;
@@ -111,6 +116,13 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       switchTimeoutMs: options.switchTimeoutMs ?? 8_000,
       onError: (error, fallback) => this.#emitError(error, fallback),
       onDataChannel: (peerId, channel) => this.#files.accept(peerId, channel),
+      frameTransform: () => this.#cryptor,
+      log: (...args) => this.#log(...args),
+    });
+    this.#e2ee = new E2eeKeys({
+      cryptor: () => this.#cryptor,
+      send: (toPeerId, payload) => this.#signaling.send({ type: 'e2ee-key', toPeerId, payload }),
+      changed: (state) => this.emit('e2ee', state),
       log: (...args) => this.#log(...args),
     });
     this.#files = new FileTransfer({
@@ -142,6 +154,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       paths: this.#paths,
       switcher: this.#switcher,
       files: this.#files,
+      e2ee: this.#e2ee,
       emit: (event, payload) => this.emit(event, payload),
       end: (reason) => this.#teardown(reason),
       mute: (kinds) => void this.#local.setState(Object.fromEntries(kinds.map((k) => [k, false]))),
@@ -187,6 +200,27 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
 
   get mediaState(): MediaState {
     return this.#local.state;
+  }
+
+  /**
+   * End-to-end encryption: `enabled` in a room created with `encryption: "e2ee"`, `active` once we
+   * hold the room key our frames are sealed with (`keyId`, in every frame).
+   */
+  get e2ee(): {
+    enabled: boolean;
+    active: boolean;
+    keyId: number | undefined;
+    transform: 'script' | 'insertable-streams' | undefined;
+  } {
+    const keyId = this.#e2ee.keyId;
+    const cryptor = this.#cryptor;
+    const transform = cryptor ? (cryptor.insertableStreams ? 'insertable-streams' : 'script') : undefined;
+    return { enabled: cryptor !== undefined, active: keyId !== undefined, keyId, transform };
+  }
+
+  /** Frames this client encrypted, decrypted, and dropped (no key, or a failed check) so far. */
+  async getE2eeStats(): Promise<{ encrypted: number; decrypted: number; dropped: number } | undefined> {
+    return this.#cryptor?.counts();
   }
 
   /** Open RTCPeerConnections of the P2P mesh. */
@@ -326,6 +360,7 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     this.#roomId = reply.roomId;
     // Not resumed: a fresh start for media, since what ran before is stale on the other side too.
     this.#switcher.reset();
+    this.#startE2ee(reply);
     this.#paths.reset(reply.peerId, reply.iceServers);
     this.#paths.registry.clear();
     this.#peers.sync(reply.peers, reply.peerId, rejoin, (event, payload) => this.emit(event, payload));
@@ -334,6 +369,26 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     if (caps) loadDevice(caps).catch((err) => this.#log('device preload failed:', err));
     this.#switcher.joined(reply.connectionMode, reply.routerRtpCapabilities, reply.roomMode ?? 'auto');
     return { roomId, peerId, peers: this.peers, iceServers, connectionMode };
+  }
+
+  /**
+   * An E2EE room gets the frame transform before any path exists (so no frame ever leaves in clear),
+   * and a key exchange with the peers there. A browser that cannot transform frames does not join.
+   */
+  #startE2ee(reply: ServerMessageOf<'room-joined'>): void {
+    this.#e2ee.stop();
+    this.#cryptor?.close();
+    this.#cryptor = undefined;
+    if (reply.encryption !== 'e2ee') return;
+    if (!FrameCryptor.supported) {
+      throw new OpenCallError(
+        'E2EE_UNSUPPORTED',
+        'This room is end-to-end encrypted, and this browser cannot encrypt media frames',
+      );
+    }
+    this.#cryptor = new FrameCryptor();
+    const others = reply.peers.map((p) => p.peerId).filter((id) => id !== reply.peerId);
+    this.#e2ee.start(reply.roomId, reply.peerId, others).catch((err) => this.#log('e2ee start failed:', err));
   }
 
   /** A host sent us to another room of the meeting (breakouts): leave, and join it as the same person. */
@@ -378,6 +433,9 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     this.#session++;
     this.#levels.stop();
     this.#files.close();
+    this.#e2ee.stop();
+    this.#cryptor?.close();
+    this.#cryptor = undefined;
     this.#switcher.reset();
     this.#paths.destroy();
     this.#paths.registry.clear();

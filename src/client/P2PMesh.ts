@@ -1,4 +1,5 @@
 import type { IceCandidateInit } from '../protocol/index.ts';
+import type { FrameTransform } from './e2ee/FrameCryptor.ts';
 import { CandidateQueue, decideOnDescription, isPolite, opensFirst } from './negotiation.ts';
 import type { OutgoingClientMessage } from './Signaling.ts';
 import { isScreenSource, SCREEN_STREAM_TAG, sourceFromStreamId, USER_STREAM_TAG } from './sources.ts';
@@ -30,6 +31,8 @@ export interface P2PMeshOptions {
   onError(error: OpenCallError): void;
   /** A data channel the peer opened (files). */
   onDataChannel?(peerId: string, channel: RTCDataChannel): void;
+  /** End-to-end encryption of the room's frames, when it has it (every sender and receiver). */
+  frameTransform?: FrameTransform | undefined;
   log(...args: unknown[]): void;
 }
 
@@ -442,6 +445,7 @@ export class P2PMesh {
         streams: [stream],
         ...(sendEncodings ? { sendEncodings: sendEncodings.map((e) => ({ ...e })) } : {}),
       });
+      this.#o.frameTransform?.sender(created.sender, track.kind as MediaKind);
       link.senders.set(source, created);
     } catch (err) {
       if (!link.closed) {
@@ -458,6 +462,7 @@ export class P2PMesh {
     const stream = event.streams[0];
     const kind = track.kind as MediaKind;
     const source = sourceFromStreamId(stream?.id, kind);
+    this.#o.frameTransform?.receiver(receiver, kind);
     const previous = link.received.get(transceiver);
     if (previous) {
       // Fired again for a track we still hold (a renegotiation): nothing new for the app.

@@ -1,4 +1,5 @@
 import type { MediaState, PeerInfo, ServerMessage, ServerMessageOf } from '../protocol/index.ts';
+import type { E2eeKeys } from './e2ee/E2eeKeys.ts';
 import type { FileTransfer } from './FileTransfer.ts';
 import type { MediaPaths } from './MediaPaths.ts';
 import type { ModeSwitcher } from './ModeSwitcher.ts';
@@ -17,6 +18,7 @@ export interface RoomPushTargets {
   paths: MediaPaths;
   switcher: ModeSwitcher;
   files: FileTransfer;
+  e2ee: E2eeKeys;
   emit<K extends keyof OpenCallEvents>(event: K, payload: OpenCallEvents[K]): void;
   /** The room is gone for us (room-closed). */
   end(reason: string): void;
@@ -38,6 +40,7 @@ export function roomPushHandlers(t: RoomPushTargets): PushHandlers {
     'peer-left': (m) => {
       t.paths.removePeer(m.peerId);
       t.files.peerLeft(m.peerId);
+      void t.e2ee.peerLeft(m.peerId);
       const info = t.peers.left(m.peerId);
       if (info) t.emit('peer-left', { peerId: m.peerId, displayName: info.displayName });
     },
@@ -46,6 +49,7 @@ export function roomPushHandlers(t: RoomPushTargets): PushHandlers {
     answer: (m) => void t.paths.mesh?.handleDescription(m.fromPeerId, m.answer),
     'ice-candidate': (m) => void t.paths.mesh?.handleCandidate(m.fromPeerId, m.candidate),
     'file-ack': (m) => t.files.handleAck(m),
+    'e2ee-key': (m) => void t.e2ee.receive(m.fromPeerId, m.payload),
     error: (m) => serverError(t, m),
     'room-closed': (m) => t.end(`room closed: ${m.reason}`),
     'chat-message': (m) => t.emit('chat', { message: m.message }),
@@ -109,6 +113,7 @@ export function unknownPush(t: Pick<RoomPushTargets, 'emit' | 'log'>, message: S
 function peerJoined(t: RoomPushTargets, m: ServerMessageOf<'peer-joined'>): void {
   if (m.peerId === t.selfId()) return;
   const info: PeerInfo = { peerId: m.peerId, displayName: m.displayName, mediaState: m.mediaState };
+  t.e2ee.peerJoined(m.peerId);
   if (t.peers.joined(info) === 'again') {
     // The same peer again (it reconnected): its old connection is dead on its side.
     t.paths.mesh?.close(m.peerId);

@@ -16,6 +16,7 @@ import type {
   MediaSource as WireMediaSource,
 } from '../protocol/index.ts';
 import { loadDevice } from './deviceCache.ts';
+import type { FrameTransform } from './e2ee/FrameCryptor.ts';
 import { toDeviceRtpParameters, toWireRtpCapabilities, toWireRtpParameters } from './mediasoupWire.ts';
 import type { Signaling } from './Signaling.ts';
 import { isScreenSource } from './sources.ts';
@@ -57,6 +58,8 @@ export interface SfuSessionOptions {
   /** A transport failed (ICE or DTLS): the server should know at once (sfu-transport-failed). */
   onTransportFailed(transportId: string, reason: 'ice-failed' | 'dtls-failed'): void;
   onError(error: OpenCallError): void;
+  /** End-to-end encryption of the room's frames, when it has it (every producer and consumer). */
+  frameTransform?: FrameTransform | undefined;
   /** A peer's data channel to us through the SFU (file transfer). */
   onDataConsumer?(peerId: string, consumer: DataConsumer): void;
   log(...args: unknown[]): void;
@@ -310,6 +313,9 @@ export class SfuSession {
       dtlsParameters: info.dtlsParameters,
       ...(info.sctpParameters && { sctpParameters: info.sctpParameters }),
       iceServers: this.#o.iceServers,
+      ...(this.#o.frameTransform?.insertableStreams && {
+        additionalSettings: { encodedInsertableStreams: true } as RTCConfiguration,
+      }),
     };
     const transport =
       direction === 'send' ? device.createSendTransport(options) : device.createRecvTransport(options);
@@ -452,6 +458,10 @@ export class SfuSession {
       stopTracks: false,
       disableTrackOnPause: false,
       zeroRtpOnPause: false,
+      // Before the first frame leaves: an E2EE room never sends a frame in clear.
+      ...(this.#o.frameTransform && {
+        onRtpSender: (sender: RTCRtpSender) => this.#o.frameTransform?.sender(sender, kind),
+      }),
       appData: { source, paused },
     });
     if (this.#closed) {
@@ -504,6 +514,9 @@ export class SfuSession {
         rtpParameters: toDeviceRtpParameters(reply.rtpParameters),
         // mic + camera of a peer share a stream id so the browser keeps them lip-synced.
         streamId: `${reply.peerId}-${isScreenSource(reply.source) ? 'screen' : 'user'}`,
+        ...(this.#o.frameTransform && {
+          onRtpReceiver: (receiver: RTCRtpReceiver) => this.#o.frameTransform?.receiver(receiver, reply.kind),
+        }),
         appData: { peerId: reply.peerId, source: reply.source },
       });
       if (this.#closed || this.#consumers.get(info.producerId) !== 'pending') {

@@ -24,7 +24,8 @@ export type ClientErrorCode =
   | 'REQUEST_TIMEOUT'
   | 'NEGOTIATION_FAILED'
   | 'SFU_FAILED'
-  | 'MEDIA_DEVICE_ERROR';
+  | 'MEDIA_DEVICE_ERROR'
+  | 'E2EE_UNSUPPORTED';
 
 export class OpenCallError extends Error {
   readonly code: ClientErrorCode;
@@ -179,6 +180,8 @@ export interface OpenCallEvents {
   'recording-started': { recordingId: string; startedAt: string };
   /** The recording ended; `path` is the file on the server. */
   'recording-stopped': { recordingId: string; path: string; sizeBytes: number; durationS: number };
+  /** End-to-end encryption: whether we hold the room key, and its id (it changes when a peer leaves). */
+  e2ee: { active: boolean; keyId: number | undefined };
   /** A peer is sending us a file; `file-received` follows when it is complete and checked. */
   'file-offer': { fromPeerId: string; fileId: string; name: string; size: number };
   /**

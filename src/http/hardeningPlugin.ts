@@ -25,6 +25,8 @@ async function hardening(app: FastifyInstance, { config }: { config: Readonly<Co
         mediaSrc: ["'self'", 'blob:', 'mediastream:'],
         // helmet calls a function directive with (req, res): the socket of the origin asked.
         connectSrc: ["'self'", (req) => sameOriginSocket(req as unknown as FastifyRequest)],
+        // The E2EE frame transform runs in a worker the SDK makes from a Blob.
+        workerSrc: ["'self'", 'blob:'],
         objectSrc: ["'none'"],
         baseUri: ["'self'"],
         frameAncestors: ["'none'"],

@@ -111,6 +111,16 @@ export const clientMessages = defineClientMessages({
     route: 'signaling',
     errors: ['NOT_IN_ROOM', 'PEER_NOT_FOUND', 'INVALID_MESSAGE'],
   },
+  /**
+   * Extension, E2EE rooms: a peer's key-exchange message to another (public keys, wrapped room
+   * keys). The server relays `payload` as is and never reads it; `fromPeerId` is stamped by it.
+   */
+  'e2ee-key': {
+    shape: { payload: z.string().min(1).max(4096), ...relay },
+    reply: null,
+    route: 'signaling',
+    errors: ['NOT_IN_ROOM', 'PEER_NOT_FOUND', 'INVALID_MESSAGE'],
+  },
   /** Broadcast to the others; the sender gets the same message back when it gave a requestId. */
   'media-state-changed': {
     shape: { roomId: Id.optional(), peerId: Id.optional(), mediaState: MediaState },

@@ -3,6 +3,7 @@ import {
   BreakoutRoom,
   ChatMessage,
   ConnectionMode,
+  Encryption,
   IceServer,
   MediaState,
   PeerInfo,
@@ -67,6 +68,8 @@ export const serverMessages = defineServerMessages({
       routerRtpCapabilities: RouterRtpCapabilities.optional(),
       /** Extension: what the room is meant to be; an `sfu` room never falls back to peer-to-peer. */
       roomMode: RoomModePolicy.optional(),
+      /** Extension: `e2ee` when media must be end-to-end encrypted by the peers (frame transforms). */
+      encryption: Encryption.optional(),
       /**
        * Extension: presented in a later join-room (`resumeToken`) after the socket dropped, it gives
        * this peer back within RESUME_WINDOW_MS: same peerId, media state, SFU transports, and the
@@ -97,6 +100,8 @@ export const serverMessages = defineServerMessages({
   },
   offer: { delivery: 'push', shape: { offer: SessionDescription('offer'), ...relayed } },
   answer: { delivery: 'push', shape: { answer: SessionDescription('answer'), ...relayed } },
+  /** Extension: a key-exchange message of an E2EE room, relayed opaquely (client e2ee-key). */
+  'e2ee-key': { delivery: 'push', shape: { payload: z.string(), ...relayed } },
   /** Extension: a file receiver's progress / verdict (client file-ack), stamped with its sender. */
   'file-ack': {
     delivery: 'push',

@@ -1,5 +1,8 @@
 import type { ClusterBus } from '../cluster/ClusterBus.ts';
 import type { Envelope } from '../cluster/ClusterBusTypes.ts';
+// handlers.ts and hostHandlers.ts import each other, and handlers.ts spreads hostHandlers' table
+// when it loads: it must load first. This module is the first of the signaling layer to be loaded.
+import './handlers.ts';
 import { admitGuest, denyGuest, removePeer } from './hostHandlers.ts';
 import { ParkedPeer } from './PeerParking.ts';
 import { RemotePeer } from './RemotePeer.ts';

@@ -168,6 +168,7 @@ export async function enterRoom(
     iceServers: iceServersFor(ctx.config, self.peerId),
     connectionMode: media.mode,
     roomMode: media.roomMode,
+    encryption: room.encryption,
     ...(media.routerRtpCapabilities !== undefined
       ? { routerRtpCapabilities: media.routerRtpCapabilities }
       : {}),
@@ -341,7 +342,7 @@ async function resume(
       .map((p) => ({ peerId: p.peerId, displayName: p.displayName, mediaState: p.mediaState })),
     iceServers: iceServersFor(ctx.config, peerId),
     connectionMode,
-    ...(room ? { roomMode: room.mode } : {}),
+    ...(room ? { roomMode: room.mode, encryption: room.encryption } : {}),
     ...(routerRtpCapabilities !== undefined ? { routerRtpCapabilities } : {}),
     resumeToken: session.resumeToken,
     resumed: true,
@@ -553,6 +554,10 @@ const fileAck: Handler<'file-ack'> = (ctx, session, msg) =>
     `"fileId":"${msg.fileId}","attempt":${msg.attempt},"bytes":${msg.bytes}${msg.ok === undefined ? '' : `,"ok":${msg.ok}`}`,
   );
 
+/** An E2EE key-exchange message: relayed opaquely (the server never reads keys). */
+const e2eeKey: Handler<'e2ee-key'> = (ctx, session, msg) =>
+  forward(ctx, session, msg, 'e2ee-key', `"payload":${JSON.stringify(msg.payload)}`);
+
 const mediaStateChanged: Handler<'media-state-changed'> = async (ctx, session, msg, reply) => {
   const { roomId, peerId } = membership(session, msg.roomId);
   assertSelf(msg.peerId, peerId, 'peerId');
@@ -583,6 +588,7 @@ export const handlers: HandlerTable = {
   answer,
   'ice-candidate': iceCandidate,
   'file-ack': fileAck,
+  'e2ee-key': e2eeKey,
   'media-state-changed': mediaStateChanged,
   ping,
 };

@@ -237,6 +237,8 @@ async function join(): Promise<void> {
   setMode(client.mode);
   render();
   try {
+    // ?e2ee=1 makes the room end-to-end encrypted when this page is the one creating it.
+    if (url.searchParams.get('e2ee') === '1') await createEncryptedRoom(roomId);
     await client.connect(wsUrl, {
       roomId,
       displayName,
@@ -420,6 +422,16 @@ function wireFiles(): void {
   });
 }
 
+/** POST /api/rooms with encryption e2ee; a room that exists already keeps what it has. */
+async function createEncryptedRoom(id: string): Promise<void> {
+  const response = await fetch('/api/rooms', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ roomId: id, encryption: 'e2ee' }),
+  });
+  if (!response.ok && response.status !== 409) toast('Could not create an encrypted room', 'error');
+}
+
 function wireClient(): void {
   wireChat();
   wireBreakouts();
@@ -430,6 +442,13 @@ function wireClient(): void {
   });
   client.on('recording-stopped', () => {
     $('rec-indicator').hidden = true;
+  });
+  // The lock shows while our frames are sealed with the room key.
+  client.on('e2ee', ({ active }) => {
+    $('e2ee-indicator').hidden = !active;
+  });
+  client.on('closed', () => {
+    $('e2ee-indicator').hidden = true;
   });
   client.on('active-speaker', ({ peerId }) => {
     speakerId = peerId;
