@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/server.ts';
+import { freePortBase } from '../integration/sfu/sfuTestEnv.ts';
 import { type BrowserHarness, decodesFrom, launchBrowser, until } from './browser.ts';
 
 /*
@@ -7,13 +8,28 @@ import { type BrowserHarness, decodesFrom, launchBrowser, until } from './browse
  * to a breakout room, where they see each other's video and not the host's; End breakouts brings
  * them back and everyone sees everyone again.
  */
-describe('breakout rooms in the demo', () => {
+describe.each([
+  { path: 'p2p' as const, env: async (): Promise<Record<string, string>> => ({}) },
+  {
+    // Every room of two or more on the SFU: the meeting, the breakout room, and the meeting again.
+    path: 'sfu' as const,
+    env: async (): Promise<Record<string, string>> => ({
+      SFU_ENABLED: 'true',
+      SFU_UPGRADE_AT: '2',
+      SFU_DOWNGRADE_AT: '1',
+      MEDIASOUP_NUM_WORKERS: '1',
+      RTC_PORT: String(await freePortBase(1)),
+      RTC_LISTEN_IP: '127.0.0.1',
+      STUN_URLS: '',
+    }),
+  },
+])('breakout rooms in the demo ($path)', ({ path, env }) => {
   let server: TestServer;
   let harness: BrowserHarness;
-  const room = `brk-${Date.now().toString(36)}`;
+  const room = `brk-${path}-${Date.now().toString(36)}`;
 
   beforeAll(async () => {
-    server = await startServer();
+    server = await startServer(await env());
     harness = await launchBrowser();
   });
   afterAll(async () => {
@@ -26,7 +42,7 @@ describe('breakout rooms in the demo', () => {
     const ann = await harness.open(server.url, room, 'Ann');
     const ben = await harness.open(server.url, room, 'Ben');
     await until(
-      () => decodesFrom(ann.page, [host.peerId, ben.peerId], 'p2p'),
+      () => decodesFrom(ann.page, [host.peerId, ben.peerId], path),
       'Ann sees Host and Ben',
       30_000,
     );
@@ -40,16 +56,8 @@ describe('breakout rooms in the demo', () => {
       await guest.page.locator('#breakout-banner', { hasText: 'Room 1' }).waitFor({ timeout: 15_000 });
     }
     expect(await ann.page.evaluate(() => window.opencall.roomId)).toBe(`${room}.b1`);
-    await until(
-      () => decodesFrom(ann.page, [ben.peerId], 'p2p'),
-      'Ann sees Ben in the breakout room',
-      30_000,
-    );
-    await until(
-      () => decodesFrom(ben.page, [ann.peerId], 'p2p'),
-      'Ben sees Ann in the breakout room',
-      30_000,
-    );
+    await until(() => decodesFrom(ann.page, [ben.peerId], path), 'Ann sees Ben in the breakout room', 30_000);
+    await until(() => decodesFrom(ben.page, [ann.peerId], path), 'Ben sees Ann in the breakout room', 30_000);
     expect(await ann.page.evaluate(() => window.opencall.peers.map((p) => p.displayName))).toEqual(['Ben']);
     expect(await host.page.getAttribute('#btn-breakouts', 'aria-pressed')).toBe('true');
 
@@ -59,12 +67,12 @@ describe('breakout rooms in the demo', () => {
     }
     expect(await ben.page.evaluate(() => window.opencall.roomId)).toBe(room);
     await until(
-      () => decodesFrom(host.page, [ann.peerId, ben.peerId], 'p2p'),
+      () => decodesFrom(host.page, [ann.peerId, ben.peerId], path),
       'Host sees both guests again',
       30_000,
     );
     await until(
-      () => decodesFrom(ann.page, [host.peerId, ben.peerId], 'p2p'),
+      () => decodesFrom(ann.page, [host.peerId, ben.peerId], path),
       'Ann sees everyone again',
       30_000,
     );

@@ -1,16 +1,37 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/server.ts';
+import { freePortBase } from '../integration/sfu/sfuTestEnv.ts';
 import { type BrowserHarness, launchBrowser } from './browser.ts';
 
 /* The demo's chat panel in headless Chromium: a message typed on one page shows, as text, on another. */
 
-describe('chat in the demo', () => {
+describe.each([
+  { mode: 'p2p' as const, env: async (): Promise<Record<string, string>> => ({}) },
+  {
+    mode: 'sfu' as const,
+    env: async (): Promise<Record<string, string>> => ({
+      SFU_ENABLED: 'true',
+      MEDIASOUP_NUM_WORKERS: '1',
+      RTC_PORT: String(await freePortBase(1)),
+      RTC_LISTEN_IP: '127.0.0.1',
+      STUN_URLS: '',
+    }),
+  },
+])('chat in the demo ($mode room)', ({ mode, env }) => {
   let server: TestServer;
   let harness: BrowserHarness;
-  const room = `chat-${Date.now().toString(36)}`;
+  const room = `chat-${mode}-${Date.now().toString(36)}`;
 
   beforeAll(async () => {
-    server = await startServer();
+    server = await startServer(await env());
+    if (mode === 'sfu') {
+      const created = await server.app.inject({
+        method: 'POST',
+        url: '/api/rooms',
+        payload: { roomId: room, mode },
+      });
+      expect(created.statusCode).toBe(201);
+    }
     harness = await launchBrowser();
   });
   afterAll(async () => {
@@ -21,6 +42,7 @@ describe('chat in the demo', () => {
   it('sends from the panel; the other page shows the name and text as text, never as HTML', async () => {
     const ada = await harness.open(server.url, room, 'Ada');
     const bob = await harness.open(server.url, room, '<img src=x onerror=alert(1)>');
+    for (const p of [ada, bob]) expect(await p.page.evaluate(() => window.opencall.mode)).toBe(mode);
     await ada.page.click('#btn-chat');
     await ada.page.fill('#chat-input', '<b>hello</b> from Ada');
     await ada.page.press('#chat-input', 'Enter');
