@@ -95,6 +95,7 @@ export class MediaPaths {
     return {
       ...events,
       startSfu: (caps) => this.startSfu(caps),
+      prewarmSfu: (caps) => this.prewarmSfu(caps),
       stopSfu: () => this.stopSfu(),
       restartSfu: (caps) => this.restartSfu(caps),
       sfuReachable: () => this.#sfu?.anyTransportConnected === true,
@@ -167,7 +168,21 @@ export class MediaPaths {
     if (routerRtpCapabilities === undefined) {
       return Promise.reject(new OpenCallError('SFU_FAILED', 'The server sent no router RTP capabilities'));
     }
-    if (!this.#sfu || this.#sfu.closed) this.#sfu = this.#createSfu();
+    if (!this.#sfu || this.#sfu.closed) this.#sfu = this.#createSfu(false);
+    // A prewarmed session is up already: resuming its producers is all the switch needs.
+    this.#sfu.activate();
+    return this.#sfu.start(routerRtpCapabilities);
+  }
+
+  /**
+   * The SFU session ahead of a switch (sfu-prewarm): joined, transports connected, producers
+   * created paused and sending nothing, the room's producers consumed; media stays on P2P.
+   */
+  prewarmSfu(routerRtpCapabilities: RouterRtpCapabilities | undefined): Promise<void> {
+    if (routerRtpCapabilities === undefined) {
+      return Promise.reject(new OpenCallError('SFU_FAILED', 'The server sent no router RTP capabilities'));
+    }
+    if (!this.#sfu || this.#sfu.closed) this.#sfu = this.#createSfu(true);
     return this.#sfu.start(routerRtpCapabilities);
   }
 
@@ -267,14 +282,17 @@ export class MediaPaths {
     return mesh;
   }
 
-  #createSfu(): SfuSession {
+  #createSfu(warm: boolean): SfuSession {
     if (this.#selfId === undefined) throw new OpenCallError('NOT_IN_ROOM', 'Not in a room');
     const sfu = new SfuSession({
+      warm,
       selfId: this.#selfId,
       iceServers: this.#iceServers,
       signaling: this.#o.signaling,
       onTrack: (t) => {
-        if (this.#o.peers.sourceOff(t.peerId, t.source)) t.paused = true;
+        // Paused means "the sender muted it" (its media state says so): a producer paused only
+        // because its session is prewarmed will flow at the switch, and must be waited for.
+        t.paused = this.#o.peers.sourceOff(t.peerId, t.source);
         this.registry.add(t);
       },
       onTrackEnded: (t) => this.registry.remove(t),

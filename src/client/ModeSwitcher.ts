@@ -5,6 +5,8 @@ import type { ConnectionMode, MediaPath, RoomModePolicy } from './types.ts';
 export interface ModeActions {
   /** Brings the SFU session up (idempotent: a second call joins the first). */
   startSfu(routerRtpCapabilities: RouterRtpCapabilities | undefined): Promise<void>;
+  /** Builds the SFU session ahead of a switch, producers paused (sfu-prewarm); media stays P2P. */
+  prewarmSfu(routerRtpCapabilities: RouterRtpCapabilities | undefined): Promise<void>;
   /** Tears the SFU session down (transports, producers, consumers); a no-op when there is none. */
   stopSfu(): void;
   /**
@@ -223,6 +225,25 @@ export class ModeSwitcher {
         this.#actions.stopSfu();
         break;
     }
+  }
+
+  /**
+   * The server prewarmed the room's SFU (or let it go). Only a P2P room of policy auto cares: the
+   * session is built in the background and used at the next `upgrading`. Failures are quiet: the
+   * switch builds what is missing, as it would have without prewarm.
+   */
+  prewarm(active: boolean, routerRtpCapabilities?: RouterRtpCapabilities): void {
+    if (this.#mode !== 'p2p' || this.#policy === 'sfu') return;
+    if (!active) {
+      this.#actions.stopSfu();
+      return;
+    }
+    if (routerRtpCapabilities !== undefined) this.#routerRtpCapabilities = routerRtpCapabilities;
+    const gen = this.#generation;
+    this.#actions.prewarmSfu(this.#routerRtpCapabilities).catch(() => {
+      // Still P2P and nothing else started since: drop the half-built session.
+      if (this.#isCurrent(gen) && this.#mode === 'p2p') this.#actions.stopSfu();
+    });
   }
 
   /** The room's router was rebuilt on another worker (sfu-restart): same mode, new SFU session. */

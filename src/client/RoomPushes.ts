@@ -82,6 +82,7 @@ export function roomPushHandlers(t: RoomPushTargets): PushHandlers {
       t.log('mode', m.previousMode, '->', m.mode, m.reason ?? '');
       t.switcher.changed(m.mode, m.previousMode, m.routerRtpCapabilities);
     },
+    'sfu-prewarm': (m) => t.switcher.prewarm(m.active, m.routerRtpCapabilities),
     'sfu-restart': (m) => {
       t.log('sfu restart:', m.reason);
       t.switcher.restarted(m.routerRtpCapabilities);

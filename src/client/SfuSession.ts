@@ -49,6 +49,11 @@ export type SfuPush = ServerMessageOf<
 >;
 
 export interface SfuSessionOptions {
+  /**
+   * Prewarmed (sfu-prewarm): producers are created paused and send nothing (no encoding) until
+   * activate(); the transports connect all the same, so a switch only resumes them.
+   */
+  warm?: boolean;
   selfId: string;
   iceServers: RTCIceServer[];
   /** Requests go through the client's signaling, typed by the protocol table. */
@@ -110,11 +115,26 @@ export class SfuSession {
   #ready = false;
   #closed = false;
   #everConnected = false;
+  #warm: boolean;
   /** Producer operations run one at a time, in order. */
   #queue: Promise<void> = Promise.resolve();
 
   constructor(options: SfuSessionOptions) {
     this.#o = options;
+    this.#warm = options.warm === true;
+  }
+
+  /** Ends the prewarm: every producer is resumed unless its source is muted. */
+  activate(): void {
+    if (!this.#warm) return;
+    this.#warm = false;
+    this.#o.log('sfu: activating the prewarmed session');
+    for (const source of this.#local.keys()) void this.#enqueue(() => this.#syncPaused(source));
+  }
+
+  /** What a producer of `source` should be: paused when muted, or while the session is prewarmed. */
+  #pausedNow(source: MediaSource): boolean {
+    return this.#warm || (this.#local.get(source)?.paused ?? false);
   }
 
   /** Joined, transports made, our tracks produced and the room's producers consumed. */
@@ -448,7 +468,9 @@ export class SfuSession {
     }
     const transport = await this.#sendTransportReady();
     if (this.#closed) return;
-    const paused = entry?.paused ?? false;
+    const paused = this.#pausedNow(source);
+    // A prewarmed producer sends nothing while paused (no encoder running next to the P2P ones).
+    const zeroRtpOnPause = this.#warm;
     const encodings = ENCODINGS[source];
     const created = await transport.produce({
       track,
@@ -457,7 +479,7 @@ export class SfuSession {
       ...(encodings ? { encodings: encodings.map((e) => ({ ...e })) } : {}),
       stopTracks: false,
       disableTrackOnPause: false,
-      zeroRtpOnPause: false,
+      zeroRtpOnPause,
       // Before the first frame leaves: an E2EE room never sends a frame in clear.
       ...(this.#o.frameTransform && {
         onRtpSender: (sender: RTCRtpSender) => this.#o.frameTransform?.sender(sender, kind),
@@ -479,17 +501,19 @@ export class SfuSession {
     const producer = this.#producers.get(source);
     const entry = this.#local.get(source);
     if (!producer || producer.closed || !entry) return;
-    if (entry.paused === producer.paused) return;
-    if (entry.paused) {
+    const paused = this.#pausedNow(source);
+    if (paused === producer.paused) return;
+    if (paused) {
       producer.pause();
       await this.#o.signaling
         .request({ type: 'sfu-pause-producer', producerId: producer.id })
         .catch(() => undefined);
     } else {
-      producer.resume();
+      // The router first: the first frame after a resume is the key frame receivers wait for.
       await this.#o.signaling
         .request({ type: 'sfu-resume-producer', producerId: producer.id })
         .catch(() => undefined);
+      if (!producer.closed) producer.resume();
     }
   }
 

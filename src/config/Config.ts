@@ -35,6 +35,13 @@ export interface SfuConfig {
   ipv6: boolean;
   /** Wait before an aborted upgrade is tried again; it quadruples on every further abort. */
   upgradeBackoffMs: number;
+  /**
+   * At SFU_UPGRADE_AT − 1 peers a P2P room gets its router, and the peers their SFU transports
+   * (connected, producers paused), so that the switch at the threshold costs little more than a
+   * resume and a key frame; released when the room shrinks, or after prewarmIdleMs.
+   */
+  prewarm: boolean;
+  prewarmIdleMs: number;
 }
 
 export type AnnouncedAddresses =
@@ -190,6 +197,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             : { kind: 'list', addresses: e.ANNOUNCED_IP },
       ipv6: e.RTC_IPV6,
       upgradeBackoffMs: e.SFU_UPGRADE_BACKOFF_MS,
+      prewarm: e.SFU_PREWARM,
+      prewarmIdleMs: e.SFU_PREWARM_IDLE_MS,
       ...(e.RTC_MIN_PORT !== undefined && e.RTC_MAX_PORT !== undefined
         ? { rtcPortRange: { min: e.RTC_MIN_PORT, max: e.RTC_MAX_PORT } }
         : {}),

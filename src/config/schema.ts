@@ -128,6 +128,8 @@ export const EnvSchema = z
     RTC_IPV6: bool(defaults.RTC_IPV6),
     STUN_TIMEOUT_MS: int(defaults.STUN_TIMEOUT_MS, 100, 30_000),
     SFU_UPGRADE_BACKOFF_MS: int(defaults.SFU_UPGRADE_BACKOFF_MS, 0, 3_600_000),
+    SFU_PREWARM: bool(defaults.SFU_PREWARM),
+    SFU_PREWARM_IDLE_MS: int(defaults.SFU_PREWARM_IDLE_MS, 1_000, 86_400_000),
 
     /** HS256 shared secret; at least 32 bytes, as RFC 7518 asks of an HS256 key. */
     AUTH_JWT_SECRET: z.preprocess(

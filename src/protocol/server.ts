@@ -223,6 +223,20 @@ export const serverMessages = defineServerMessages({
     delivery: 'push',
     shape: { roomId: z.string(), routerRtpCapabilities: RouterRtpCapabilities, reason: z.string() },
   },
+  /**
+   * Extension (SFU_PREWARM): the P2P room is one peer short of the threshold and has its router.
+   * `active: true`: build the SFU session now (sfu-join, both transports, producers created
+   * paused), keep media on P2P; at `upgrading` resume the producers. `active: false`: the router is
+   * gone again (the room shrank, or stayed below the threshold too long): drop that session.
+   */
+  'sfu-prewarm': {
+    delivery: 'push',
+    shape: {
+      roomId: z.string(),
+      active: z.boolean(),
+      routerRtpCapabilities: RouterRtpCapabilities.optional(),
+    },
+  },
   'sfu-joined': { delivery: 'reply', shape: { producers: z.array(ProducerInfo) } },
   'sfu-transport-created': {
     delivery: 'reply',

@@ -91,6 +91,13 @@ interface RoomMedia {
   recording: RoomRecording | undefined;
   /** Called at every mode change (startRecording waits for the SFU). */
   readonly modeWaiters: Set<() => void>;
+  /**
+   * The router exists ahead of the switch (SFU_PREWARM): `warm` while the room is P2P with one
+   * peer short of the threshold; `spent` after SFU_PREWARM_IDLE_MS without the switch, until the
+   * room shrinks (no router held forever by a room that stays just below the threshold).
+   */
+  prewarm: 'off' | 'warm' | 'spent';
+  prewarmTimer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -323,11 +330,20 @@ export class ConnectionManager implements RoomMediaController {
       if (participantCount > this.#config.downgradeAt) this.#cancelDowngrade(state);
       if (state.mode === 'p2p' && this.#wantsSfu(state, participantCount) && this.#mayUpgrade(state)) {
         await this.#startUpgrade(state, participantCount, announce);
+      } else if (state.mode === 'p2p' && this.#wantsPrewarm(state, participantCount)) {
+        await this.#startPrewarm(state, announce);
       } else if (state.mode === 'downgrading' && participantCount > this.#config.downgradeAt) {
         // The room grew again while going down: stay on the SFU; peers drop the P2P they rebuilt.
         this.#setMode(state, 'sfu', 'room grew during downgrade', announce);
       }
     });
+    // A join that came in meanwhile may have moved the room on (the next join crossing the
+    // threshold while this one made the prewarm router), and announced it to everyone registered,
+    // this joiner too: room-joined must not then say an older mode. Wait for what is queued.
+    for (let queued = state.queue; ; queued = state.queue) {
+      await queued;
+      if (queued === state.queue) break;
+    }
     return {
       mode: state.mode,
       roomMode: state.policy,
@@ -347,6 +363,10 @@ export class ConnectionManager implements RoomMediaController {
     if (participantCount === 0) {
       this.roomClosed(roomId);
       return;
+    }
+    if (state.mode === 'p2p' && participantCount < this.#config.upgradeAt - 1) {
+      this.#endPrewarm(state, 'the room shrank');
+      state.prewarm = 'off';
     }
     this.#checkSwitchDone(state);
     this.#maybeScheduleDowngrade(state);
@@ -455,6 +475,7 @@ export class ConnectionManager implements RoomMediaController {
     this.#cancelDowngrade(state);
     clearTimeout(state.switchTimer);
     clearTimeout(state.retryTimer);
+    clearTimeout(state.prewarmTimer);
     this.#closeSfu(state);
   }
 
@@ -490,7 +511,8 @@ export class ConnectionManager implements RoomMediaController {
     'sfu-transport-failed': (state, peerId, message) => this.#clientTransportFailed(state, peerId, message),
     // With a router, its observer measures the media itself; the clients' reports are for P2P.
     'audio-level': (state, peerId, message) => {
-      if (state && !state.sfu && state.peers.has(peerId)) state.speaker.report(peerId, message.level);
+      if (state && state.mode === 'p2p' && state.peers.has(peerId))
+        state.speaker.report(peerId, message.level);
     },
   };
 
@@ -543,6 +565,8 @@ export class ConnectionManager implements RoomMediaController {
         holdSfu: 0,
         recording: undefined,
         modeWaiters: new Set(),
+        prewarm: 'off',
+        prewarmTimer: undefined,
         speaker: new ActiveSpeaker(
           (peerId) =>
             this.#messenger.broadcast(room.roomId, { type: 'active-speaker', roomId: room.roomId, peerId }),
@@ -586,7 +610,79 @@ export class ConnectionManager implements RoomMediaController {
     return Math.min(MAX_SWITCH_BACKOFF_MS, this.#config.upgradeBackoffMs * 4 ** Math.max(0, failures - 1));
   }
 
+  /** One peer short of the threshold, in an auto room that may upgrade: get the SFU ready ahead. */
+  #wantsPrewarm(state: RoomMedia, participantCount: number): boolean {
+    return (
+      this.#config.prewarm &&
+      state.policy === 'auto' &&
+      state.prewarm === 'off' &&
+      state.sfu === undefined &&
+      participantCount >= 2 &&
+      participantCount === this.#config.upgradeAt - 1 &&
+      this.#pool?.available === true &&
+      this.#mayUpgrade(state)
+    );
+  }
+
+  /**
+   * The router now, and every peer told to build its SFU session in the background (transports
+   * connected, producers paused) while media stays P2P: `sfu-prewarm`. A failure here costs
+   * nothing: the switch at the threshold makes the router as it always did.
+   */
+  async #startPrewarm(state: RoomMedia, announce: Announce): Promise<void> {
+    let sfu: SfuRoomApi;
+    try {
+      sfu = await this.#createSfuRoom(state.roomId);
+    } catch (err) {
+      this.#logger.info({ roomId: state.roomId, err: String(err) }, 'no prewarm: SFU unavailable');
+      return;
+    }
+    if (!this.#isCurrent(state) || state.mode !== 'p2p' || state.sfu) {
+      sfu.close();
+      return;
+    }
+    this.#adoptSfu(state, sfu);
+    state.prewarm = 'warm';
+    clearTimeout(state.prewarmTimer);
+    state.prewarmTimer = setTimeout(() => {
+      void this.#serialize(state, async () => {
+        if (!this.#isCurrent(state) || state.mode !== 'p2p') return;
+        this.#endPrewarm(state, `idle for ${this.#config.prewarmIdleMs} ms`);
+      });
+    }, this.#config.prewarmIdleMs);
+    state.prewarmTimer.unref();
+    this.#logger.info({ roomId: state.roomId }, 'sfu prewarmed');
+    announce(
+      { type: 'sfu-prewarm', roomId: state.roomId, active: true, routerRtpCapabilities: sfu.rtpCapabilities },
+      'all',
+    );
+  }
+
+  /** Lets the prewarmed router go (the room is still P2P); peers drop their SFU sessions. */
+  #endPrewarm(state: RoomMedia, reason: string): void {
+    clearTimeout(state.prewarmTimer);
+    state.prewarmTimer = undefined;
+    if (state.prewarm !== 'warm') return;
+    state.prewarm = 'spent';
+    this.#logger.info({ roomId: state.roomId, reason }, 'sfu prewarm released');
+    this.#messenger.broadcast(state.roomId, { type: 'sfu-prewarm', roomId: state.roomId, active: false });
+    this.#closeSfu(state);
+  }
+
   async #startUpgrade(state: RoomMedia, participantCount: number, announce: Announce): Promise<void> {
+    clearTimeout(state.prewarmTimer);
+    state.prewarmTimer = undefined;
+    if (state.sfu && state.prewarm === 'warm') {
+      // Prewarmed: the router, transports and (paused) producers are there already.
+      state.prewarm = 'off';
+      this.#setMode(
+        state,
+        participantCount <= 1 ? 'sfu' : 'upgrading',
+        this.#upgradeReason(state, participantCount),
+        announce,
+      );
+      return;
+    }
     let sfu: SfuRoomApi;
     try {
       sfu = await this.#createSfuRoom(state.roomId);
@@ -627,13 +723,16 @@ export class ConnectionManager implements RoomMediaController {
     this.#setMode(
       state,
       participantCount <= 1 ? 'sfu' : 'upgrading',
-      state.policy === 'sfu'
-        ? 'room mode is sfu'
-        : participantCount < this.#config.upgradeAt && state.holdSfu > 0
-          ? 'recording'
-          : 'participant threshold',
+      this.#upgradeReason(state, participantCount),
       announce,
     );
+  }
+
+  #upgradeReason(state: RoomMedia, participantCount: number): string {
+    if (state.policy === 'sfu') return 'room mode is sfu';
+    return participantCount < this.#config.upgradeAt && state.holdSfu > 0
+      ? 'recording'
+      : 'participant threshold';
   }
 
   #adoptSfu(state: RoomMedia, sfu: SfuRoomApi): void {

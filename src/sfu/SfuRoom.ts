@@ -407,6 +407,12 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   async resumeConsumer(peerId: string, consumerId: string): Promise<ConsumerRef> {
     const consumer = this.#ownConsumer(this.#peer(peerId), consumerId);
     await this.#media('consumer.resume', () => consumer.resume());
+    // The receiver can show nothing before a key frame: ask the sender for one now, not on its next PLI.
+    if (consumer.kind === 'video') {
+      consumer.requestKeyFrame().catch((err: unknown) => {
+        this.#logger.debug({ consumerId, err: errorMessage(err) }, 'key frame request failed');
+      });
+    }
     return { peerId, consumerId, producerId: consumer.producerId };
   }
 
@@ -767,6 +773,21 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   #registerProducer(peer: PeerState, producer: ms.Producer<ProducerAppData>): void {
     peer.producers.set(producer.id, producer);
     this.#producers.set(producer.id, producer);
+    if (producer.kind === 'video') {
+      // Consumers made (and resumed) before the producer's first packet asked for a key frame
+      // that had nowhere to go: ask again once its stream exists, or they wait for the next one.
+      const onScore = (scores: ms.ProducerScore[]) => {
+        if (scores.length === 0) return;
+        producer.off('score', onScore);
+        for (const other of this.#peers.values()) {
+          for (const consumer of other.consumers.values()) {
+            if (consumer.producerId !== producer.id || consumer.paused || consumer.closed) continue;
+            consumer.requestKeyFrame().catch(() => undefined);
+          }
+        }
+      };
+      producer.on('score', onScore);
+    }
     producer.observer.once('close', () => this.#forgetProducer(peer, producer));
     producer.on('transportclose', () => {
       this.#forgetProducer(peer, producer);

@@ -251,6 +251,18 @@ export class Session implements SessionHandle {
     if (result instanceof Promise) this.#chain(result);
   }
 
+  /**
+   * Runs `task` after every earlier task of this session, like enqueue, but later tasks do not wait
+   * for it: for requests that are independent of one another (one consumer's operations).
+   */
+  enqueueAlongside(task: () => void | Promise<void>): void {
+    if (this.#pending) {
+      void this.#pending.then(task);
+      return;
+    }
+    void task();
+  }
+
   #chain(promise: Promise<void>): void {
     const tail: Promise<void> = promise.finally(() => {
       if (this.#pending === tail) this.#pending = undefined;

@@ -33,6 +33,18 @@ import type { SignalingContext, SignalingOptions } from './SignalingContext.ts';
 import { WaitingRoom } from './WaitingRoom.ts';
 
 /**
+ * Requests that do not wait for one another (they still run after everything sent before them):
+ * each concerns one consumer. A peer coming into an SFU room consumes every producer at once; run
+ * one after the other, the last reply waited for every earlier worker round trip.
+ */
+const ALONGSIDE: ReadonlySet<string> = new Set([
+  'sfu-consume',
+  'sfu-resume-consumer',
+  'sfu-pause-consumer',
+  'sfu-consume-data',
+]);
+
+/**
  * The WebSocket endpoint /ws: one Session per connection, the heartbeat, and the orderly goodbye
  * on shutdown. Frames are decoded and validated here; handlers see only valid messages.
  */
@@ -171,7 +183,7 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
     }
     const message = decoded.message;
     ctx.metrics.messageIn(message.type);
-    session.enqueue(() => {
+    (ALONGSIDE.has(message.type) ? session.enqueueAlongside : session.enqueue).call(session, () => {
       try {
         const result = dispatch(session, message);
         if (result instanceof Promise) return result.catch((err) => fail(session, message, err));

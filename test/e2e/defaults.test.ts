@@ -63,7 +63,12 @@ describe('the shipped defaults in headless Chromium', () => {
   });
 
   it('starts with no setting and tells which addresses clients will be given: never 0.0.0.0', async () => {
-    const ready = await (await fetch(`${BASE}/ready`)).json();
+    // The default RTC ports (40000, 40001) lie in Linux's ephemeral range: a client socket of another
+    // test on this machine may hold one for a moment, and the pool then retries that worker's slot
+    // in the background. What a newcomer gets is the pool once it has settled.
+    const readyNow = async () => (await fetch(`${BASE}/ready`)).json();
+    await until(async () => (await readyNow()).sfu?.status === 'available', 'every media worker up', 15_000);
+    const ready = await readyNow();
     expect(ready).toMatchObject({
       status: 'ready',
       sfu: { status: 'available', addressSource: 'local-addresses' },

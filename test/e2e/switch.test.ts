@@ -63,6 +63,26 @@ describe('P2P <-> SFU in headless Chromium', () => {
   it('pages 3 and 4 join: the room switches to the SFU without a visible gap', async () => {
     pages.push(await harness.open(server.url, room, 'Linus'));
     await until(() => everyoneDecodes(pages, 'p2p'), 'three pages decoding each other over P2P');
+    // One short of the threshold the room is prewarmed: every page has its SFU session up, its
+    // producers paused (sending nothing), while the app still shows P2P and the room stays p2p.
+    await until(
+      async () => (media().sfuRoomOf(room)?.getProducers().length ?? 0) === 6,
+      'six prewarmed producers (3 pages x mic + camera)',
+    );
+    expect(
+      media()
+        .sfuRoomOf(room)!
+        .getProducers()
+        .every((p) => p.paused),
+    ).toBe(true);
+    expect(media().modeOf(room)).toBe('p2p');
+    for (const p of pages) {
+      expect(await p.page.evaluate(() => [window.opencall.mode, window.opencall.sfuActive])).toEqual([
+        'p2p',
+        true,
+      ]);
+    }
+    expect(await everyoneDecodes(pages, 'p2p')).toBe(true);
     for (const p of pages) await startGapSampler(p.page);
 
     const t0 = performance.now();

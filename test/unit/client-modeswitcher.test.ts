@@ -32,6 +32,11 @@ function fakes() {
       }
       return startPromise;
     },
+    prewarmSfu: () => {
+      calls.push('prewarmSfu');
+      sfuUp = true;
+      return Promise.resolve();
+    },
     stopSfu: () => {
       if (sfuUp || startPromise) calls.push('stopSfu');
       sfuUp = false;
@@ -87,6 +92,36 @@ describe('ModeSwitcher', () => {
     s.joined('p2p');
     expect(f.calls).toEqual(['prefer:p2p', 'openMesh']);
     expect(s.allowsNewP2P).toBe(true);
+  });
+
+  it('sfu-prewarm in a p2p room builds the SFU session in the background, media staying P2P', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('p2p');
+    s.prewarm(true, { codecs: [] });
+    await f.tick();
+    expect(f.calls).toEqual(['prefer:p2p', 'openMesh', 'prewarmSfu']);
+    expect(s.preferredPath).toBe('p2p');
+    // At the threshold the switch starts the (prewarmed) session and waits for its media as usual.
+    s.changed('upgrading', 'p2p');
+    await f.sfuStarted();
+    expect(f.calls.slice(3)).toEqual(['mode:p2p->upgrading', 'startSfu', 'wait:sfu']);
+  });
+
+  it('sfu-prewarm ended (the room shrank) drops the session; ignored outside p2p and in sfu rooms', async () => {
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions);
+    s.joined('p2p');
+    s.prewarm(true, { codecs: [] });
+    s.prewarm(false);
+    expect(f.calls.slice(-2)).toEqual(['prewarmSfu', 'stopSfu']);
+    const forced = fakes();
+    const sfuRoom = new ModeSwitcher(forced.actions);
+    sfuRoom.joined('sfu', { codecs: [] }, 'sfu');
+    sfuRoom.prewarm(true, { codecs: [] });
+    sfuRoom.prewarm(false);
+    expect(forced.calls).not.toContain('prewarmSfu');
+    expect(forced.calls).not.toContain('stopSfu');
   });
 
   it('joining an sfu room goes straight to the SFU, no P2P', async () => {

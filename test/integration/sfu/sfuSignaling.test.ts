@@ -41,9 +41,12 @@ describe('SFU over the signaling protocol', () => {
 
   it('keeps 3 peers P2P, moves to the SFU at the 4th, forwards media both ways, and returns to P2P', async () => {
     await start();
-    const [a, b, c] = [await join('grow', 'a'), await join('grow', 'b'), await join('grow', 'c')];
-    expect(media().modeOf('grow')).toBe('p2p');
+    const [a, b] = [await join('grow', 'a'), await join('grow', 'b')];
     expect(await routers()).toEqual([]);
+    // One short of the threshold the room is prewarmed (SFU_PREWARM): a router, mode still p2p.
+    const c = await join('grow', 'c');
+    expect(media().modeOf('grow')).toBe('p2p');
+    expect(await routers()).toHaveLength(1);
 
     const d = await join('grow', 'd');
     const all = [a, b, c, d];
@@ -122,6 +125,55 @@ describe('SFU over the signaling protocol', () => {
     expect(media().modeOf('mesh')).toBe('p2p');
     expect(clients.filter((x) => x.peerId.startsWith('m')).every((x) => x.mode === 'p2p')).toBe(true);
     expect(await routers()).toHaveLength(1);
+  });
+
+  it('prewarms at SFU_UPGRADE_AT − 1: sfu-prewarm to every peer, released when the room shrinks or idles', async () => {
+    await start({ SFU_PREWARM_IDLE_MS: '1000' });
+    const clientsOf = async (roomId: string, n: number, first = 0) => {
+      const list: TestClient[] = [];
+      for (let i = first; i < first + n; i++) {
+        const ws = await TestClient.connect(server.wsUrl);
+        plain.push(ws);
+        await ws.join(roomId, `${roomId}-${i}`);
+        list.push(ws);
+      }
+      return list;
+    };
+    // Shrinking: three peers, the third's join prewarms; one leaves and it is released.
+    const [a, b, c] = await clientsOf('warm', 3);
+    for (const ws of [a!, b!, c!]) {
+      const push = await ws.next('sfu-prewarm');
+      expect(push).toMatchObject({ roomId: 'warm', active: true });
+      expect(push.routerRtpCapabilities?.codecs?.length).toBeGreaterThan(0);
+    }
+    expect(media().modeOf('warm')).toBe('p2p');
+    expect(media().sfuRoomOf('warm')).toBeDefined();
+    // A prewarmed peer builds its SFU side while the room is P2P: it may join the SFU and produce.
+    expect(await a!.request({ type: 'sfu-join', rtpCapabilities: { codecs: [] } })).toMatchObject({
+      type: 'sfu-joined',
+    });
+    await c!.close();
+    for (const ws of [a!, b!]) expect(await ws.next('sfu-prewarm')).toMatchObject({ active: false });
+    expect(media().sfuRoomOf('warm')).toBeUndefined();
+    expect(media().modeOf('warm')).toBe('p2p');
+
+    // Idling: three peers that stay three get the router for SFU_PREWARM_IDLE_MS, then lose it.
+    const idle = await clientsOf('idle', 3);
+    for (const ws of idle) expect(await ws.next('sfu-prewarm')).toMatchObject({ active: true });
+    for (const ws of idle)
+      expect(await ws.next('sfu-prewarm', () => true, 3000)).toMatchObject({ active: false });
+    expect(media().sfuRoomOf('idle')).toBeUndefined();
+    // A fourth peer still takes the room to the SFU, with a new router.
+    const [fourth] = await clientsOf('idle', 1, 3);
+    expect(media().modeOf('idle')).toBe('upgrading');
+    expect(fourth).toBeDefined();
+  });
+
+  it('SFU_PREWARM=false: no router before the threshold', async () => {
+    await start({ SFU_PREWARM: 'false' });
+    for (const id of ['a', 'b', 'c']) await join('cold', id);
+    expect(media().modeOf('cold')).toBe('p2p');
+    expect(await routers()).toEqual([]);
   });
 
   it('caps SFU objects per peer: one transport per direction however many are asked for', async () => {

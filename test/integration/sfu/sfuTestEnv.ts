@@ -23,6 +23,8 @@ export function sfuTestConfig(overrides: Partial<SfuConfig> = {}): SfuConfig {
     announced: { kind: 'none' },
     ipv6: false,
     upgradeBackoffMs: 30_000,
+    prewarm: false,
+    prewarmIdleMs: 120_000,
     recording: { dir: 'recordings', ffmpegPath: 'ffmpeg' },
     ...overrides,
   };
