@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Identity, PeerRole } from '../auth/JoinClaims.ts';
 import { countError, type WireCounters } from '../metrics/Metrics.ts';
@@ -42,6 +43,17 @@ export type RateVerdict = 'ok' | 'limited' | 'dropped' | 'abusive';
 const EXCESS_QUIET_MS = 1000;
 /** A client's mistakes are logged at warn at most once per this interval; debug otherwise. */
 const WARN_INTERVAL_MS = 60_000;
+
+/**
+ * TCP sockets corked during this tick. Every frame sent to one socket in the same tick (a burst of
+ * relayed candidates, a broadcast) leaves in one write system call when the tick ends, instead of
+ * one call per frame: the relay's server time was mostly those calls.
+ */
+const corked = new Set<Socket>();
+function uncorkAll(): void {
+  for (const socket of corked) socket.uncork();
+  corked.clear();
+}
 
 /**
  * One WebSocket connection: its identity once joined, liveness for the heartbeat, a token bucket
@@ -134,6 +146,13 @@ export class Session implements SessionHandle {
       setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref();
       this.onSlowConsumer?.();
       return;
+    }
+    // ws keeps the TCP socket in `_socket` (stable since ws 1); without it, frames go one by one.
+    const tcp = (this.socket as unknown as { _socket?: Socket })._socket;
+    if (tcp && !corked.has(tcp)) {
+      if (corked.size === 0) process.nextTick(uncorkAll);
+      corked.add(tcp);
+      tcp.cork();
     }
     this.socket.send(frame);
     const wire = this.#limits.wire;
