@@ -10,13 +10,23 @@
  * SRTP in JS) on the same 2 cores, so they bound both figures; the ratio is what OpenCall adds.
  */
 
+import { readFileSync } from 'node:fs';
 import type { types as ms } from 'mediasoup';
 import * as mediasoup from 'mediasoup';
 import { routerMediaCodecs } from '../src/sfu/mediaCodecs.ts';
 import { MscPeer, type MscSignaling, waitFor } from '../test/helpers/mscPeer.ts';
 import { SyntheticSfuClient } from '../test/helpers/sfuClient.ts';
 import { freePortBase } from '../test/integration/sfu/sfuTestEnv.ts';
-import { type BenchOutput, log, median, ratio, round } from './lib/common.ts';
+import {
+  type BenchOutput,
+  CpuMeter,
+  log,
+  median,
+  processRssBytes,
+  ratio,
+  round,
+  sleep,
+} from './lib/common.ts';
 import { startOpenCall } from './lib/processes.ts';
 
 const RECEIVERS = 50;
@@ -24,12 +34,74 @@ const ROUNDS = 3;
 const TIMEOUT_MS = 120_000;
 /** Issue 12: at least this many consumers set up per second. */
 const TARGET_CONSUMERS_PER_S = 200;
+/** Issue 12: the publisher sends audio and video at this rate. */
+const VIDEO_KBPS = 600;
+/** Steady state, once every consumer receives: worker CPU, packets forwarded, loss. */
+const STEADY_MS = 5000;
+/** Issue 12: OpenCall's worker within this much of bare mediasoup's CPU. */
+const TARGET_CPU_RATIO = 1.05;
+
+interface Steady {
+  /** The mediasoup worker's CPU, % of one core. */
+  workerCpuPct: number;
+  /** RTP packets the receivers got per second, summed (what the worker forwarded and SRTP-encrypted). */
+  forwardedPps: number;
+  /** 1 − received / (sent × receivers) over the window. */
+  lossPct: number;
+  /** Consumers one worker carries at 80 % of a core, at this per-consumer cost (extrapolated). */
+  consumersAt80Pct: number;
+  /** OpenCall: the server process's RSS growth per consumer (transports, consumers, sessions). */
+  nodeRssPerConsumerKb: number | null;
+}
 
 interface Round {
   createdMs: number;
   flowingMs: number;
   consumersPerS: number;
+  steady: Steady;
 }
+
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Worker CPU and delivery over STEADY_MS, with every consumer receiving. */
+async function steadyState(
+  workerPid: number,
+  sent: () => number,
+  received: () => number,
+  rssPerConsumerKb: () => number | null,
+): Promise<Steady> {
+  const cpu = new CpuMeter(workerPid);
+  const sent0 = sent();
+  const received0 = received();
+  cpu.start();
+  const t0 = performance.now();
+  await sleep(STEADY_MS);
+  const workerCpuPct = cpu.stop();
+  const seconds = (performance.now() - t0) / 1000;
+  const got = received() - received0;
+  const expected = (sent() - sent0) * RECEIVERS;
+  const consumers = RECEIVERS * 2;
+  return {
+    workerCpuPct: round(workerCpuPct, 1),
+    forwardedPps: Math.round(got / seconds),
+    lossPct: round(expected > 0 ? Math.max(0, (1 - got / expected) * 100) : 0, 2),
+    consumersAt80Pct: workerCpuPct > 0 ? Math.round((80 / workerCpuPct) * consumers) : 0,
+    nodeRssPerConsumerKb: rssPerConsumerKb(),
+  };
+}
+
+const receivedPackets = (peers: Array<MscPeer | undefined>) =>
+  peers.reduce((n, p) => n + [...(p?.received.values() ?? [])].reduce((m, s) => m + s.packets, 0), 0);
 
 /** The signaling msc-node needs, as direct calls on one mediasoup router (the bare baseline). */
 function bareSignaling(router: ms.Router, producers: Map<string, string>, peerId: string): MscSignaling {
@@ -88,7 +160,7 @@ async function bareRound(roundNo: number): Promise<Round> {
     peers.push(publisher);
     await publisher.join();
     await publisher.produce('audio');
-    await publisher.produce('video');
+    await publisher.produce('video', 'camera', { videoKbps: VIDEO_KBPS });
     const ids = [...producers.keys()];
     const t0 = performance.now();
     let createdAt = 0;
@@ -113,7 +185,13 @@ async function bareRound(roundNo: number): Promise<Round> {
       TIMEOUT_MS,
     );
     const flowingAt = performance.now();
-    return result(t0, createdAt, flowingAt);
+    const steady = await steadyState(
+      worker.pid,
+      () => [...publisher.produced.values()].reduce((n, p) => n + p.generator.packetsSent, 0),
+      () => receivedPackets(receivers),
+      () => null,
+    );
+    return result(t0, createdAt, flowingAt, steady);
   } finally {
     for (const p of peers) p.close();
     worker.close();
@@ -135,9 +213,10 @@ async function openCallRound(roundNo: number): Promise<Round> {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ roomId, mode: 'sfu', maxParticipants: RECEIVERS + 10 }),
     });
-    const publisher = await SyntheticSfuClient.join(server.wsUrl, roomId, 'pub');
+    const publisher = await SyntheticSfuClient.join(server.wsUrl, roomId, 'pub', { videoKbps: VIDEO_KBPS });
     clients.push(publisher);
     await publisher.sfuStarted();
+    const rssBefore = processRssBytes(server.pid);
     const ids = [...(publisher.peer?.produced.keys() ?? [])];
     const t0 = performance.now();
     const receivers = await Promise.all(
@@ -155,19 +234,28 @@ async function openCallRound(roundNo: number): Promise<Round> {
       TIMEOUT_MS,
     );
     const flowingAt = performance.now();
-    return result(t0, createdAt, flowingAt);
+    const workerPid = childPids(server.pid)[0];
+    if (workerPid === undefined) throw new Error('no mediasoup worker under the server');
+    const steady = await steadyState(
+      workerPid,
+      () => [...(publisher.peer?.produced.values() ?? [])].reduce((n, p) => n + p.generator.packetsSent, 0),
+      () => receivedPackets(receivers.map((c) => c.peer)),
+      () => round((processRssBytes(server.pid) - rssBefore) / 1024 / (RECEIVERS * 2), 1),
+    );
+    return result(t0, createdAt, flowingAt, steady);
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
     await server.stop(5000);
   }
 }
 
-function result(t0: number, createdAt: number, flowingAt: number): Round {
+function result(t0: number, createdAt: number, flowingAt: number, steady: Steady): Round {
   const createdMs = createdAt - t0;
   return {
     createdMs: round(createdMs, 1),
     flowingMs: round(flowingAt - t0, 1),
     consumersPerS: Math.round((RECEIVERS * 2) / (createdMs / 1000)),
+    steady,
   };
 }
 
@@ -184,6 +272,13 @@ export async function run(): Promise<BenchOutput> {
     createdMs: median(rs.map((x) => x.createdMs)),
     flowingMs: median(rs.map((x) => x.flowingMs)),
     consumersPerS: median(rs.map((x) => x.consumersPerS)),
+    workerCpuPct: median(rs.map((x) => x.steady.workerCpuPct)),
+    forwardedPps: median(rs.map((x) => x.steady.forwardedPps)),
+    lossPct: median(rs.map((x) => x.steady.lossPct)),
+    consumersAt80Pct: median(rs.map((x) => x.steady.consumersAt80Pct)),
+    nodeRssPerConsumerKb: rs.every((x) => x.steady.nodeRssPerConsumerKb !== null)
+      ? median(rs.map((x) => x.steady.nodeRssPerConsumerKb as number))
+      : null,
   });
   const b = med(bare);
   const o = med(open);
@@ -192,7 +287,10 @@ export async function run(): Promise<BenchOutput> {
     config: { RECEIVERS, ROUNDS, streamsPerReceiver: 2, clients: 'msc-node (werift) in the bench process' },
     results: { ...o, rounds: open },
     baseline: { ...b, rounds: bare },
-    ratios: { consumersPerS: ratio(o.consumersPerS, b.consumersPerS) },
+    ratios: {
+      consumersPerS: ratio(o.consumersPerS, b.consumersPerS),
+      workerCpu: ratio(o.workerCpuPct, b.workerCpuPct),
+    },
     targets: [
       {
         name: `consumers set up per second (${RECEIVERS} peers joining an SFU room at once)`,
@@ -200,15 +298,53 @@ export async function run(): Promise<BenchOutput> {
         value: o.consumersPerS,
         met: o.consumersPerS >= TARGET_CONSUMERS_PER_S,
       },
+      {
+        name: `worker CPU vs bare mediasoup, ${RECEIVERS * 2} consumers over WebRTC transports (DTLS/SRTP)`,
+        target: `<= ${TARGET_CPU_RATIO} x baseline`,
+        value: ratio(o.workerCpuPct, b.workerCpuPct),
+        met: (ratio(o.workerCpuPct, b.workerCpuPct) ?? Number.POSITIVE_INFINITY) <= TARGET_CPU_RATIO,
+      },
     ],
     table: [
-      ['target', 'all consumers created ms', 'all receiving ms', 'consumers/s'],
-      ['bare mediasoup (baseline)', b.createdMs, b.flowingMs, b.consumersPerS],
-      ['OpenCall', o.createdMs, o.flowingMs, o.consumersPerS],
+      [
+        'target',
+        'all consumers created ms',
+        'all receiving ms',
+        'consumers/s',
+        'worker CPU %',
+        'forwarded pkt/s',
+        'loss %',
+        'consumers @80% core',
+        'Node RSS/consumer KB',
+      ],
+      [
+        'bare mediasoup (baseline)',
+        b.createdMs,
+        b.flowingMs,
+        b.consumersPerS,
+        b.workerCpuPct,
+        b.forwardedPps,
+        b.lossPct,
+        b.consumersAt80Pct,
+        'n/a',
+      ],
+      [
+        'OpenCall',
+        o.createdMs,
+        o.flowingMs,
+        o.consumersPerS,
+        o.workerCpuPct,
+        o.forwardedPps,
+        o.lossPct,
+        o.consumersAt80Pct,
+        o.nodeRssPerConsumerKb ?? 'n/a',
+      ],
     ],
     notes: [
       `${RECEIVERS} msc-node receivers join at once, each consuming audio and video of one publisher; median of ${ROUNDS} rounds.`,
       'Both targets share the same JavaScript clients on the same cores (werift does DTLS and SRTP in JS): they bound both figures.',
+      `Steady state: the publisher sends Opus (50 pkt/s) and ${VIDEO_KBPS} kbps VP8 (20 fps in ~1 100-byte packets); over ${STEADY_MS / 1000} s the worker's CPU, the packets the receivers got, and loss against what was sent × receivers.`,
+      '"consumers @80% core" extrapolates the worker CPU per consumer linearly (one machine cannot run enough JS receivers to load a worker to 80 %); "Node RSS/consumer" is the OpenCall server process’s RSS growth from before the receivers joined, per consumer (its transports, sessions and consumer objects; the worker is a separate process).',
     ],
   };
 }

@@ -128,6 +128,11 @@ export class SyntheticRtpSource {
    * 0 loudest … 127 silence), and the extension's negotiated id; undefined: no extension.
    */
   audioLevel: { dBov: number; extensionId: number } | undefined;
+  /**
+   * Video: the bit rate to send (frames of kbps/8/20 KB, split into packets of at most 1 100 bytes,
+   * the marker on the last); undefined: one small packet per frame (~20 kbps).
+   */
+  videoKbps: number | undefined;
 
   constructor(kind: MediaKind) {
     this.kind = kind;
@@ -153,6 +158,10 @@ export class SyntheticRtpSource {
   }
 
   #tick(): void {
+    if (this.kind === 'video' && this.videoKbps !== undefined) {
+      this.#bigFrame(this.videoKbps);
+      return;
+    }
     const payload = this.kind === 'audio' ? this.#opusPayload() : this.#vp8Payload();
     const header = new RtpHeader({
       payloadType: 96, // rewritten by the sender
@@ -171,6 +180,39 @@ export class SyntheticRtpSource {
     this.track.writeRtp(new RtpPacket(header, payload));
     this.packetsSent++;
     this.bytesSent += payload.length;
+  }
+
+  /** One frame of a `kbps` stream in several packets: the first starts the frame (S=1), the last ends it. */
+  #bigFrame(kbps: number): void {
+    const frame = this.#vp8Payload();
+    const frameBytes = Math.max(frame.length, Math.round((kbps * 1000) / 8 / 20));
+    const descriptorBytes = 4;
+    const body = Buffer.alloc(frameBytes - descriptorBytes);
+    frame.copy(body, 0, descriptorBytes);
+    for (let i = frame.length - descriptorBytes; i < body.length; i++) body[i] = (Math.random() * 256) | 0;
+    const chunk = 1100;
+    for (let offset = 0; offset < body.length; offset += chunk) {
+      const first = offset === 0;
+      const last = offset + chunk >= body.length;
+      const descriptor = Buffer.from(frame.subarray(0, descriptorBytes));
+      if (!first) descriptor[0] = 0x80; // X=1, S=0: a continuation of the frame
+      const payload = Buffer.concat([
+        descriptor,
+        body.subarray(offset, Math.min(offset + chunk, body.length)),
+      ]);
+      const header = new RtpHeader({
+        payloadType: 96,
+        sequenceNumber: this.#seq,
+        timestamp: this.#timestamp,
+        ssrc: 0,
+        marker: last,
+      });
+      this.#seq = (this.#seq + 1) & 0xffff;
+      this.track.writeRtp(new RtpPacket(header, payload));
+      this.packetsSent++;
+      this.bytesSent += payload.length;
+    }
+    this.#timestamp = (this.#timestamp + 4500) >>> 0;
   }
 
   #opusPayload(): Buffer {
@@ -293,10 +335,11 @@ export class MscPeer {
   async produce(
     kind: MediaKind,
     source: MediaSource = kind === 'audio' ? 'mic' : 'camera',
-    options: { audioLevelDbov?: number } = {},
+    options: { audioLevelDbov?: number; videoKbps?: number } = {},
   ): Promise<ProducedStream> {
     const transport = await this.ensureSendTransport();
     const generator = new SyntheticRtpSource(kind);
+    generator.videoKbps = options.videoKbps;
     const producer = await transport.produce({ track: generator.track, appData: { source } });
     const levelExtension = producer.rtpParameters.headerExtensions?.find(
       (e) => e.uri === 'urn:ietf:params:rtp-hdrext:ssrc-audio-level',

@@ -23,6 +23,7 @@ export class SyntheticSfuClient {
   #readySent = false;
   #closed = false;
   readonly #produce: boolean;
+  #videoKbps: number | undefined;
 
   private constructor(ws: TestClient, peerId: string, produce: boolean, audioLevelDbov?: number) {
     this.ws = ws;
@@ -38,10 +39,11 @@ export class SyntheticSfuClient {
     wsUrl: string,
     roomId: string,
     peerId: string,
-    options: { produce?: boolean; resumeToken?: string; audioLevelDbov?: number } = {},
+    options: { produce?: boolean; resumeToken?: string; audioLevelDbov?: number; videoKbps?: number } = {},
   ): Promise<SyntheticSfuClient> {
     const ws = await TestClient.connect(wsUrl);
     const client = new SyntheticSfuClient(ws, peerId, options.produce ?? true, options.audioLevelDbov);
+    client.#videoKbps = options.videoKbps;
     ws.ws.on('message', (data) => client.#onPush(JSON.parse(data.toString()) as ServerMessage));
     const reply = await ws.request({
       type: 'join-room',
@@ -152,7 +154,11 @@ export class SyntheticSfuClient {
           this.#audioLevelDbov !== undefined ? { audioLevelDbov: this.#audioLevelDbov } : {},
         );
         this.stage = 'produce-video';
-        await peer.produce('video');
+        await peer.produce(
+          'video',
+          'camera',
+          this.#videoKbps !== undefined ? { videoKbps: this.#videoKbps } : {},
+        );
       }
       this.stage = `consume ${existing.length}`;
       // Not #consume: it waits for this very start to finish.
