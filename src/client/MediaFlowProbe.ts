@@ -72,7 +72,9 @@ export class MediaFlowProbe {
             const progress = t.kind === 'video' ? stats.framesDecoded : stats.bytesReceived;
             const before = lastProgress.get(t.id);
             lastProgress.set(t.id, progress);
-            if (before !== undefined && progress > before) flowing.add(t.id);
+            // An SFU track is a consumer made for this switch (or resumed by it): a frame it
+            // decoded at all is the evidence, no need to wait a poll for a second one.
+            if (before === undefined ? path === 'sfu' && progress > 0 : progress > before) flowing.add(t.id);
           }),
         );
         const pending = this.#o.registry.pendingFor(path, (t) => t.paused || flowing.has(t.id));

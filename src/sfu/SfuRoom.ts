@@ -56,6 +56,9 @@ const MAX_DATA_PRODUCERS_PER_PEER = 64;
  * bytes well under this (FileTransfer's window).
  */
 const SCTP_SEND_BUFFER_BYTES = 2 * 1024 * 1024;
+/** A resumed video consumer asks for a key frame this often until it has sent one, this many times. */
+const KEY_FRAME_RETRY_MS = 350;
+const KEY_FRAME_TRIES = 4;
 
 interface PeerState {
   readonly peerId: string;
@@ -408,11 +411,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     const consumer = this.#ownConsumer(this.#peer(peerId), consumerId);
     await this.#media('consumer.resume', () => consumer.resume());
     // The receiver can show nothing before a key frame: ask the sender for one now, not on its next PLI.
-    if (consumer.kind === 'video') {
-      consumer.requestKeyFrame().catch((err: unknown) => {
-        this.#logger.debug({ consumerId, err: errorMessage(err) }, 'key frame request failed');
-      });
-    }
+    if (consumer.kind === 'video') this.#untilKeyFrame(consumer);
     return { peerId, consumerId, producerId: consumer.producerId };
   }
 
@@ -847,6 +846,37 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
       source: producer.appData.source,
       paused: producer.paused,
     };
+  }
+
+  /**
+   * Asks for a key frame until this consumer has sent one (its `keyframe` trace), every
+   * KEY_FRAME_RETRY_MS, a few times. A sender that has just made a key frame for another consumer
+   * may ignore a request that comes right after (browsers space them out); without a second
+   * request the receiver would wait for its own PLI or the next periodic key frame, a second or so.
+   */
+  #untilKeyFrame(consumer: ms.Consumer<ConsumerAppData>): void {
+    let tries = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = () => {
+      clearTimeout(timer);
+      consumer.off('trace', onTrace);
+      if (!consumer.closed) consumer.enableTraceEvent([]).catch(() => undefined);
+    };
+    const onTrace = (trace: ms.ConsumerTraceEventData) => {
+      if (trace.type === 'keyframe' && trace.direction === 'out') finish();
+    };
+    const ask = () => {
+      if (consumer.closed || this.#closed || tries++ >= KEY_FRAME_TRIES) {
+        finish();
+        return;
+      }
+      consumer.requestKeyFrame().catch(() => undefined);
+      timer = setTimeout(ask, KEY_FRAME_RETRY_MS);
+      timer.unref();
+    };
+    consumer.on('trace', onTrace);
+    consumer.enableTraceEvent(['keyframe']).catch(() => undefined);
+    ask();
   }
 
   #dataConsumerInfo(dataConsumer: ms.DataConsumer<DataConsumerAppData>): DataConsumerInfo {
