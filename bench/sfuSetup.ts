@@ -10,7 +10,6 @@
  * SRTP in JS) on the same 2 cores, so they bound both figures; the ratio is what OpenCall adds.
  */
 
-import { readFileSync } from 'node:fs';
 import type { types as ms } from 'mediasoup';
 import * as mediasoup from 'mediasoup';
 import { routerMediaCodecs } from '../src/sfu/mediaCodecs.ts';
@@ -20,6 +19,7 @@ import { freePortBase } from '../test/integration/sfu/sfuTestEnv.ts';
 import {
   type BenchOutput,
   CpuMeter,
+  childPids,
   log,
   median,
   processRssBytes,
@@ -59,18 +59,6 @@ interface Round {
   flowingMs: number;
   consumersPerS: number;
   steady: Steady;
-}
-
-function childPids(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
 }
 
 /** Worker CPU and delivery over STEADY_MS, with every consumer receiving. */

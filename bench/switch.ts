@@ -27,6 +27,7 @@ import { chromiumArgs, openDemoPage, startGapSampler, stopGapSampler } from '../
 import {
   type BenchOutput,
   CpuMeter,
+  childPids,
   freePort,
   log,
   processCpuSeconds,
@@ -290,17 +291,6 @@ function treeCpuSeconds(pid: number, skip: Set<number>): number {
 }
 
 /** Child pids of a process (the server's mediasoup worker), from /proc. */
-function childPids(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
 
 type TraceEntry = [t: number, socket: number, dir: 0 | 1, type: string, rid: string];
 

@@ -84,6 +84,19 @@ export function processCpuSeconds(pid: number): number {
 }
 
 /** Resident set size in bytes, from /proc/<pid>/status (VmRSS). */
+/** The child processes of `pid` (a server's media worker, a browser's renderers), from /proc. */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
 export function processRssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);

@@ -1,40 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { freePortBase } from '../integration/sfu/sfuTestEnv.ts';
 import { type BrowserHarness, launchBrowser } from './browser.ts';
+import { P2P_AND_SFU_ROOMS, prepareRoom } from './roomModes.ts';
 
 /*
  * The active speaker in the demo, two Chromium pages with the fake microphone (a periodic beep).
  * P2P: each SDK reports its own level and the server names a speaker; SFU: the router's
  * ActiveSpeakerObserver names one. Either way the pages outline that peer's tile.
  */
-describe.each([
-  { mode: 'p2p' as const, env: async (): Promise<Record<string, string>> => ({}) },
-  {
-    mode: 'sfu' as const,
-    env: async (): Promise<Record<string, string>> => ({
-      SFU_ENABLED: 'true',
-      MEDIASOUP_NUM_WORKERS: '1',
-      RTC_PORT: String(await freePortBase(1)),
-      RTC_LISTEN_IP: '127.0.0.1',
-      STUN_URLS: '',
-    }),
-  },
-])('active speaker in the demo ($mode room)', ({ mode, env }) => {
+describe.each(P2P_AND_SFU_ROOMS)('active speaker in the demo ($mode room)', ({ mode, env }) => {
   let server: TestServer;
   let harness: BrowserHarness;
   const room = `spk-${mode}-${Date.now().toString(36)}`;
 
   beforeAll(async () => {
     server = await startServer(await env());
-    if (mode === 'sfu') {
-      const created = await server.app.inject({
-        method: 'POST',
-        url: '/api/rooms',
-        payload: { roomId: room, mode },
-      });
-      expect(created.statusCode).toBe(201);
-    }
+    await prepareRoom(server, room, mode);
     harness = await launchBrowser();
   });
   afterAll(async () => {

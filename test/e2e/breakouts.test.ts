@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { freePortBase } from '../integration/sfu/sfuTestEnv.ts';
+import { sfuServerEnv } from '../integration/sfu/sfuTestEnv.ts';
 import { type BrowserHarness, decodesFrom, launchBrowser, until } from './browser.ts';
 
 /*
@@ -13,15 +13,7 @@ describe.each([
   {
     // Every room of two or more on the SFU: the meeting, the breakout room, and the meeting again.
     path: 'sfu' as const,
-    env: async (): Promise<Record<string, string>> => ({
-      SFU_ENABLED: 'true',
-      SFU_UPGRADE_AT: '2',
-      SFU_DOWNGRADE_AT: '1',
-      MEDIASOUP_NUM_WORKERS: '1',
-      RTC_PORT: String(await freePortBase(1)),
-      RTC_LISTEN_IP: '127.0.0.1',
-      STUN_URLS: '',
-    }),
+    env: () => sfuServerEnv({ SFU_UPGRADE_AT: '2', SFU_DOWNGRADE_AT: '1' }),
   },
 ])('breakout rooms in the demo ($path)', ({ path, env }) => {
   let server: TestServer;

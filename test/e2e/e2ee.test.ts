@@ -7,7 +7,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { captureVp8Frames, toIvf } from '../helpers/vp8Capture.ts';
-import { freePortBase } from '../integration/sfu/sfuTestEnv.ts';
+import { sfuServerEnv } from '../integration/sfu/sfuTestEnv.ts';
 import {
   type BrowserHarness,
   type DemoPage,
@@ -129,15 +129,7 @@ describe('end-to-end encryption (Chromium)', () => {
   };
 
   beforeAll(async () => {
-    server = await startServer({
-      SFU_ENABLED: 'true',
-      SFU_UPGRADE_AT: '3',
-      SFU_DOWNGRADE_DELAY_MS: '600000',
-      MEDIASOUP_NUM_WORKERS: '1',
-      RTC_PORT: String(await freePortBase(1)),
-      RTC_LISTEN_IP: '127.0.0.1',
-      STUN_URLS: '',
-    });
+    server = await startServer(await sfuServerEnv({ SFU_UPGRADE_AT: '3', SFU_DOWNGRADE_DELAY_MS: '600000' }));
     harness = await launchBrowser();
     await createRoom(room, 'e2ee');
   });

@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { freePortBase } from '../integration/sfu/sfuTestEnv.ts';
+import { sfuServerEnv } from '../integration/sfu/sfuTestEnv.ts';
 import { type BrowserHarness, type DemoPage, launchBrowser, until } from './browser.ts';
 
 const MB = 1024 * 1024;
@@ -18,14 +18,7 @@ describe('file transfer', () => {
   const stamp = Date.now().toString(36);
 
   beforeAll(async () => {
-    server = await startServer({
-      SFU_ENABLED: 'true',
-      SFU_UPGRADE_AT: '3',
-      MEDIASOUP_NUM_WORKERS: '1',
-      RTC_PORT: String(await freePortBase(1)),
-      RTC_LISTEN_IP: '127.0.0.1',
-      STUN_URLS: '',
-    });
+    server = await startServer(await sfuServerEnv({ SFU_UPGRADE_AT: '3' }));
     harness = await launchBrowser();
   });
   afterAll(async () => {

@@ -62,6 +62,21 @@ export async function freePortBase(count: number): Promise<number> {
   throw new Error(`no ${count} consecutive free ports found`);
 }
 
+/**
+ * startServer's environment for a server with a real SFU: one worker on a free port of loopback,
+ * no STUN (tests reach nothing off this machine); `extra` adds or overrides.
+ */
+export async function sfuServerEnv(extra: Record<string, string> = {}): Promise<Record<string, string>> {
+  return {
+    SFU_ENABLED: 'true',
+    MEDIASOUP_NUM_WORKERS: '1',
+    RTC_PORT: String(await freePortBase(1)),
+    RTC_LISTEN_IP: '127.0.0.1',
+    STUN_URLS: '',
+    ...extra,
+  };
+}
+
 /** The arguments of the next emission of `event`; rejects after timeoutMs. Call before the trigger. */
 export async function nextEvent<T = unknown>(
   emitter: EventEmitter,
