@@ -37,6 +37,12 @@ interface FileHeader {
 
 type Ack = ServerMessageOf<'file-ack'>;
 
+/** Acks for one file and receiver, kept until the attempt they answer looks at them. */
+interface AckInbox {
+  queue: Ack[];
+  wake: (() => void) | undefined;
+}
+
 export interface FileTransferHooks {
   /** A new data channel for one attempt at a file to `peerId`, on the path that works now. */
   openPipe(peerId: string, label: string): Promise<FileSendPipe | undefined>;
@@ -144,6 +150,28 @@ export class FileTransfer {
 
   async #sendTo(peerId: string, header: FileHeader, data: ArrayBuffer): Promise<void> {
     const acked = { bytes: 0 };
+    // Acks are collected from before a channel opens: the receiver may answer a new channel before
+    // the code that opened it runs again.
+    const key = `${peerId}|${header.fileId}`;
+    const acks: AckInbox = { queue: [], wake: undefined };
+    this.#ackListeners.set(key, (ack) => {
+      acks.queue.push(ack);
+      acks.wake?.();
+    });
+    try {
+      await this.#attempts(peerId, header, data, acked, acks);
+    } finally {
+      this.#ackListeners.delete(key);
+    }
+  }
+
+  async #attempts(
+    peerId: string,
+    header: FileHeader,
+    data: ArrayBuffer,
+    acked: { bytes: number },
+    acks: AckInbox,
+  ): Promise<void> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (!this.#hooks.hasPeer(peerId)) throw new OpenCallError('PEER_NOT_FOUND', `${peerId} left`);
       const pipe = await this.#hooks
@@ -157,7 +185,7 @@ export class FileTransfer {
         continue;
       }
       try {
-        const ok = await this.#attempt(peerId, header, data, pipe, attempt, acked);
+        const ok = await this.#attempt(peerId, header, data, pipe, attempt, acked, acks);
         if (!ok) throw new OpenCallError('CONNECTION_FAILED', `${peerId} did not receive the file intact`);
         return;
       } catch (err) {
@@ -185,8 +213,8 @@ export class FileTransfer {
     pipe: FileSendPipe,
     attempt: number,
     acked: { bytes: number },
+    acks: AckInbox,
   ): Promise<boolean> {
-    const key = `${peerId}|${header.fileId}`;
     const cleanups: Array<() => void> = [];
     // Whatever happens next (an ack, the buffer draining, the channel closing) wakes the loop.
     let wake: (() => void) | undefined;
@@ -199,7 +227,7 @@ export class FileTransfer {
     let ready = false;
     let verdict: boolean | undefined;
     let lastProgress = Date.now();
-    this.#ackListeners.set(key, (ack) => {
+    const onAck = (ack: Ack) => {
       if (ack.attempt !== attempt) return;
       if (!ready) {
         // The receiver has this attempt's channel: it tells us where to start.
@@ -218,9 +246,14 @@ export class FileTransfer {
       }
       if (ack.ok !== undefined) verdict = ack.ok;
       lastProgress = Date.now();
-      signal();
+    };
+    const takeAcks = () => {
+      for (const ack of acks.queue.splice(0)) onAck(ack);
+    };
+    acks.wake = signal;
+    cleanups.push(() => {
+      acks.wake = undefined;
     });
-    cleanups.push(() => this.#ackListeners.delete(key));
     cleanups.push(
       pipe.on('close', () => {
         broken ??= 'channel closed';
@@ -236,7 +269,15 @@ export class FileTransfer {
       }
     }, STALL_MS / 4);
     cleanups.push(() => clearInterval(stallTimer));
-    const waitForNews = () => new Promise<void>((resolve) => (wake = resolve));
+    const waitForNews = async () => {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        // An ack that came while we were busy: no need to wait for the next event.
+        if (acks.queue.length > 0) signal();
+      });
+      takeAcks();
+    };
+    takeAcks();
     try {
       while (pipe.readyState === 'connecting' && broken === undefined) await waitForNews();
       if (broken === undefined && pipe.readyState !== 'open') broken = 'channel did not open';
@@ -244,7 +285,17 @@ export class FileTransfer {
       if (broken !== undefined) throw new AttemptBroken(broken);
       let next = Math.min(acked.bytes - (acked.bytes % CHUNK_BYTES), header.size);
       if (acked.bytes === header.size) next = header.size;
-      pipe.send(JSON.stringify({ ...header, offset: next }));
+      // A channel closing under us says so in readyState before its close event, and send() then
+      // throws: either way it is this attempt that broke, not the transfer.
+      const send = (message: string | Uint8Array<ArrayBuffer>) => {
+        if (pipe.readyState !== 'open') throw new AttemptBroken('channel closed');
+        try {
+          pipe.send(message);
+        } catch (err) {
+          throw new AttemptBroken(err instanceof Error ? err.message : String(err));
+        }
+      };
+      send(JSON.stringify({ ...header, offset: next }));
       for (;;) {
         if (verdict !== undefined) return verdict;
         if (broken !== undefined) throw new AttemptBroken(broken);
@@ -257,7 +308,7 @@ export class FileTransfer {
           const piece = new Uint8Array(INDEX_BYTES + end - next);
           new DataView(piece.buffer).setUint32(0, next / CHUNK_BYTES);
           piece.set(new Uint8Array(data, next, end - next), INDEX_BYTES);
-          pipe.send(piece);
+          send(piece);
           next = end;
           continue;
         }
