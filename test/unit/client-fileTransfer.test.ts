@@ -60,7 +60,10 @@ function pair(link: Link = {}) {
             close();
             return;
           }
-          if (verdict) queueMicrotask(() => messageListeners.forEach((l) => l(copy)));
+          if (!verdict) return;
+          queueMicrotask(() => {
+            for (const l of messageListeners) l(copy);
+          });
         },
         close,
         on: (event, listener) => {
