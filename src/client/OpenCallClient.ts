@@ -137,7 +137,10 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
       this.#paths.modeActions({
         modeChanged: (mode, previousMode) => {
           // The old path only has to hold until the new one flows: spend less CPU on it meanwhile.
-          this.#paths.mesh?.setCameraReduced(mode === 'upgrading');
+          // Not when the SFU session is prewarmed: the switch is then too short to gain anything,
+          // and the resolution change costs the P2P receivers a key frame in the middle of it.
+          const prewarmed = this.#paths.sfu?.ready === true;
+          this.#paths.mesh?.setCameraReduced(mode === 'upgrading' && !prewarmed);
           this.emit('mode-changed', { mode, previousMode });
           this.#files.pathsChanged();
         },
