@@ -71,14 +71,39 @@ function ensureClientBundle(): void {
  * type, requestId (and mode) is logged with its wall-clock time — where the switch spends its time.
  */
 function traceWebSocket(): void {
-  type Entry = { t: number; dir: 'in' | 'out'; type: string; rid?: string | number; mode?: string };
+  type Entry = {
+    t: number;
+    dir: 'in' | 'out';
+    type: string;
+    rid?: string | number;
+    mode?: string;
+    producerId?: string;
+    peerId?: string;
+    source?: string;
+  };
   const log: Entry[] = [];
   (window as unknown as { __wslog: Entry[] }).__wslog = log;
   const entry = (dir: 'in' | 'out', data: unknown) => {
     if (typeof data !== 'string') return;
     try {
-      const m = JSON.parse(data) as { type?: string; requestId?: string | number; mode?: string };
-      log.push({ t: Date.now(), dir, type: String(m.type), rid: m.requestId, mode: m.mode });
+      const m = JSON.parse(data) as {
+        type?: string;
+        requestId?: string | number;
+        mode?: string;
+        producerId?: string;
+        peerId?: string;
+        source?: string;
+      };
+      log.push({
+        t: Date.now(),
+        dir,
+        type: String(m.type),
+        rid: m.requestId,
+        mode: m.mode,
+        producerId: m.producerId,
+        peerId: m.peerId,
+        source: m.source,
+      });
     } catch {
       // not JSON
     }
@@ -97,7 +122,16 @@ function traceWebSocket(): void {
   window.WebSocket = Traced;
 }
 
-type WsEntry = { t: number; dir: 'in' | 'out'; type: string; rid?: string | number; mode?: string };
+type WsEntry = {
+  t: number;
+  dir: 'in' | 'out';
+  type: string;
+  rid?: string | number;
+  mode?: string;
+  producerId?: string;
+  peerId?: string;
+  source?: string;
+};
 
 interface SignalingBreakdown {
   /** ms after t0 (negative: before it). */
@@ -476,6 +510,39 @@ async function scenario(browser: Browser, server: ServerUnderTest, light: boolea
     const upSignaling = await Promise.all(
       pages.map((p) => signalingBreakdown(p.page, t4, upAt.settledAt + 500, 'sfu-ready', 'sfu')),
     );
+    // How each other page came to the newcomer's camera: pushed, consumed, resumed, first decoded.
+    const upNewcomerCamera = await Promise.all(
+      pages
+        .filter((p) => p !== fourth)
+        .map(async (p) => {
+          const trace = await p.page.evaluate(
+            () => (window as unknown as { __wslog?: WsEntry[] }).__wslog ?? [],
+          );
+          const pushed = trace.find(
+            (e) =>
+              e.dir === 'in' &&
+              e.type === 'sfu-new-producer' &&
+              e.peerId === fourth.peerId &&
+              e.source === 'camera' &&
+              e.t >= t4 - 2000,
+          );
+          const producerId = pushed?.producerId;
+          const at = (type: string, dir: 'in' | 'out') => {
+            const hit = trace.find(
+              (e) => e.dir === dir && e.type === type && e.producerId === producerId && e.t >= t4 - 2000,
+            );
+            return hit ? hit.t - t4 : null;
+          };
+          return {
+            page: p.name,
+            pushed: pushed ? pushed.t - t4 : null,
+            consumeSent: at('sfu-consume', 'out'),
+            consumed: at('sfu-consumed', 'in'),
+            resumed: at('sfu-consumer-resumed', 'in'),
+            decoded: upDecodedAt[pages.indexOf(p)]?.[fourth.name] ?? null,
+          };
+        }),
+    );
 
     // 3. Pages 3 and 4 leave: SFU → P2P after the downgrade delay.
     log(`switch (${label}): pages 3-4 leave (SFU -> P2P)`);
@@ -529,6 +596,7 @@ async function scenario(browser: Browser, server: ServerUnderTest, light: boolea
         page4NavigationToJoinMs: t4 - tNav4,
         upPhasesPerPage: upPhases,
         upDecodedAtPerPage: upDecodedAt,
+        upNewcomerCamera,
         downPhasesPerPage: downPhases,
         upSignalingPerPage: upSignaling,
         downSignalingPerPage: downSignaling,
