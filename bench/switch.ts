@@ -679,6 +679,11 @@ function rows(
   ];
 }
 
+/** A target of the form "at most `limitMs`". */
+function atMostMs(name: string, value: number, limitMs: number) {
+  return { name, target: `<= ${limitMs} ms`, value, met: value <= limitMs };
+}
+
 /** One server under test (SFU_PREWARM on or off) through both cameras; its trace cut by scenario. */
 async function runServer(browser: Browser, prewarm: boolean) {
   const traceFile = join(tmpdir(), `opencall-bench-switch-trace-${process.pid}-${prewarm}.json`);
@@ -793,48 +798,21 @@ export async function run(): Promise<BenchOutput> {
         prewarmVsNotGapLight: ratio(lr.upLongestGapMs, cold.light.results.upLongestGapMs),
       },
       targets: [
-        {
-          name: '320x180, prewarmed: 4th join to all-SFU (every page decoding over the SFU)',
-          target: `<= ${TARGET_LIGHT_TO_SFU_MS} ms`,
-          value: lr.toAllSfuMs,
-          met: lr.toAllSfuMs <= TARGET_LIGHT_TO_SFU_MS,
-        },
-        {
-          name: '320x180, prewarmed: longest framesDecoded gap P2P -> SFU',
-          target: `<= ${TARGET_LIGHT_GAP_MS} ms`,
-          value: lr.upLongestGapMs,
-          met: lr.upLongestGapMs <= TARGET_LIGHT_GAP_MS,
-        },
-        {
-          name: '320x180, prewarmed: longest gap, stretch',
-          target: `<= ${STRETCH_LIGHT_GAP_MS} ms`,
-          value: lr.upLongestGapMs,
-          met: lr.upLongestGapMs <= STRETCH_LIGHT_GAP_MS,
-        },
-        {
-          name: '720p, prewarmed: 4th join to all decoding via SFU',
-          target: `<= ${TARGET_TO_SFU_MS} ms`,
-          value: r.toAllSfuMs,
-          met: r.toAllSfuMs <= TARGET_TO_SFU_MS,
-        },
-        {
-          name: '720p, prewarmed: longest framesDecoded gap P2P -> SFU',
-          target: `<= ${TARGET_GAP_MS} ms`,
-          value: r.upLongestGapMs,
-          met: r.upLongestGapMs <= TARGET_GAP_MS,
-        },
-        {
-          name: 'SFU -> P2P (minus delay), all decoding via P2P',
-          target: `<= ${TARGET_TO_SFU_MS} ms`,
-          value: r.toP2pMinusDelayMs,
-          met: r.toP2pMinusDelayMs <= TARGET_TO_SFU_MS,
-        },
-        {
-          name: 'SFU -> P2P longest framesDecoded gap',
-          target: `<= ${TARGET_GAP_MS} ms`,
-          value: r.downLongestGapMs,
-          met: r.downLongestGapMs <= TARGET_GAP_MS,
-        },
+        atMostMs(
+          '320x180, prewarmed: 4th join to all-SFU (every page decoding over the SFU)',
+          lr.toAllSfuMs,
+          TARGET_LIGHT_TO_SFU_MS,
+        ),
+        atMostMs(
+          '320x180, prewarmed: longest framesDecoded gap P2P -> SFU',
+          lr.upLongestGapMs,
+          TARGET_LIGHT_GAP_MS,
+        ),
+        atMostMs('320x180, prewarmed: longest gap, stretch', lr.upLongestGapMs, STRETCH_LIGHT_GAP_MS),
+        atMostMs('720p, prewarmed: 4th join to all decoding via SFU', r.toAllSfuMs, TARGET_TO_SFU_MS),
+        atMostMs('720p, prewarmed: longest framesDecoded gap P2P -> SFU', r.upLongestGapMs, TARGET_GAP_MS),
+        atMostMs('SFU -> P2P (minus delay), all decoding via P2P', r.toP2pMinusDelayMs, TARGET_TO_SFU_MS),
+        atMostMs('SFU -> P2P longest framesDecoded gap', r.downLongestGapMs, TARGET_GAP_MS),
       ],
       table: [
         ['switch', 'time ms', 'decoding only ms', 'longest gap ms'],

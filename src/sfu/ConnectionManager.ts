@@ -365,8 +365,8 @@ export class ConnectionManager implements RoomMediaController {
       return;
     }
     if (state.mode === 'p2p' && participantCount < this.#config.upgradeAt - 1) {
-      this.#endPrewarm(state, 'the room shrank');
-      state.prewarm = 'off';
+      // Below the threshold's eve again: a later growth may prewarm anew.
+      this.#endPrewarm(state, 'the room shrank', 'off');
     }
     this.#checkSwitchDone(state);
     this.#maybeScheduleDowngrade(state);
@@ -647,7 +647,7 @@ export class ConnectionManager implements RoomMediaController {
     state.prewarmTimer = setTimeout(() => {
       void this.#serialize(state, async () => {
         if (!this.#isCurrent(state) || state.mode !== 'p2p') return;
-        this.#endPrewarm(state, `idle for ${this.#config.prewarmIdleMs} ms`);
+        this.#endPrewarm(state, `idle for ${this.#config.prewarmIdleMs} ms`, 'spent');
       });
     }, this.#config.prewarmIdleMs);
     state.prewarmTimer.unref();
@@ -658,12 +658,16 @@ export class ConnectionManager implements RoomMediaController {
     );
   }
 
-  /** Lets the prewarmed router go (the room is still P2P); peers drop their SFU sessions. */
-  #endPrewarm(state: RoomMedia, reason: string): void {
+  /**
+   * Lets the prewarmed router go (the room is still P2P); peers drop their SFU sessions. `next`:
+   * `off` when the room shrank (it may prewarm again), `spent` when it idled at the threshold's eve.
+   */
+  #endPrewarm(state: RoomMedia, reason: string, next: 'off' | 'spent'): void {
     clearTimeout(state.prewarmTimer);
     state.prewarmTimer = undefined;
-    if (state.prewarm !== 'warm') return;
-    state.prewarm = 'spent';
+    const wasWarm = state.prewarm === 'warm';
+    if (wasWarm || next === 'off') state.prewarm = next;
+    if (!wasWarm) return;
     this.#logger.info({ roomId: state.roomId, reason }, 'sfu prewarm released');
     this.#messenger.broadcast(state.roomId, { type: 'sfu-prewarm', roomId: state.roomId, active: false });
     this.#closeSfu(state);

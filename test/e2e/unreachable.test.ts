@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { freePortBase } from '../integration/sfu/sfuTestEnv.ts';
+import { sfuServerEnv } from '../integration/sfu/sfuTestEnv.ts';
 import {
   type BrowserHarness,
   type DemoPage,
@@ -31,14 +31,7 @@ describe('an unreachable SFU in headless Chromium', () => {
   };
 
   beforeAll(async () => {
-    server = await startServer({
-      SFU_ENABLED: 'true',
-      MEDIASOUP_NUM_WORKERS: '1',
-      RTC_PORT: String(await freePortBase(1)),
-      RTC_LISTEN_IP: '127.0.0.1',
-      ANNOUNCED_IP: '127.0.0.2',
-      STUN_URLS: '',
-    });
+    server = await startServer(await sfuServerEnv({ ANNOUNCED_IP: '127.0.0.2' }));
     harness = await launchBrowser();
   });
 

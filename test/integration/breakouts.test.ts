@@ -3,7 +3,7 @@ import type { ServerMessageOf } from '../../src/protocol/index.ts';
 import { waitFor } from '../helpers/mscPeer.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { SyntheticSfuClient } from '../helpers/sfuClient.ts';
-import { freePortBase } from './sfu/sfuTestEnv.ts';
+import { sfuServerEnv } from './sfu/sfuTestEnv.ts';
 
 /**
  * Breakout rooms with a real mediasoup worker and six msc-node peers: the host splits the meeting
@@ -15,13 +15,7 @@ describe('breakout rooms', () => {
   const peers: SyntheticSfuClient[] = [];
 
   beforeAll(async () => {
-    server = await startServer({
-      SFU_ENABLED: 'true',
-      MEDIASOUP_NUM_WORKERS: '1',
-      RTC_PORT: String(await freePortBase(1)),
-      SFU_UPGRADE_AT: '3',
-      SFU_DOWNGRADE_AT: '1',
-    });
+    server = await startServer(await sfuServerEnv({ SFU_UPGRADE_AT: '3', SFU_DOWNGRADE_AT: '1' }));
   });
   afterAll(async () => {
     await Promise.all(peers.map((p) => p.close().catch(() => undefined)));

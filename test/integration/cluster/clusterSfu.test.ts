@@ -35,23 +35,25 @@ describe('a cluster room on the SFU', () => {
   const prefix = uniqueKeyPrefix('cluster-sfu');
   const nodes: Node[] = [];
   const peers: SyntheticSfuClient[] = [];
+  /** A node of this cluster: one media worker on a free port, rooms of three on the SFU. */
+  const nodeEnv = async (id: string, heartbeatMs = HEARTBEAT_MS) => ({
+    REDIS_URL: redis.url,
+    REDIS_KEY_PREFIX: prefix,
+    NODE_ID: id,
+    NODE_HEARTBEAT_MS: String(heartbeatMs),
+    SFU_ENABLED: 'true',
+    MEDIASOUP_NUM_WORKERS: '1',
+    RTC_PORT: String(await freePortBase(1)),
+    SFU_UPGRADE_AT: '3',
+    SFU_DOWNGRADE_AT: '1',
+    LOG_LEVEL: 'info',
+  });
 
   beforeAll(async () => {
     redis = await startRedisServer();
     client = new Redis(redis.url);
     for (const id of ['node-a', 'node-b', 'node-c']) {
-      const proc = startProcess({
-        REDIS_URL: redis.url,
-        REDIS_KEY_PREFIX: prefix,
-        NODE_ID: id,
-        NODE_HEARTBEAT_MS: String(HEARTBEAT_MS),
-        SFU_ENABLED: 'true',
-        MEDIASOUP_NUM_WORKERS: '1',
-        RTC_PORT: String(await freePortBase(1)),
-        SFU_UPGRADE_AT: '3',
-        SFU_DOWNGRADE_AT: '1',
-        LOG_LEVEL: 'info',
-      });
+      const proc = startProcess(await nodeEnv(id));
       const base = await proc.listening;
       nodes.push({ id, proc, base, ws: `${base.replace('http', 'ws')}/ws` });
     }
@@ -119,18 +121,7 @@ describe('a cluster room on the SFU', () => {
 
   it('a peer of a stopped node resumes on another node with new transports, and media flows again', async () => {
     const [, pb, pc] = peers as [SyntheticSfuClient, SyntheticSfuClient, SyntheticSfuClient];
-    const proc = startProcess({
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: prefix,
-      NODE_ID: 'node-d',
-      NODE_HEARTBEAT_MS: String(HEARTBEAT_MS),
-      SFU_ENABLED: 'true',
-      MEDIASOUP_NUM_WORKERS: '1',
-      RTC_PORT: String(await freePortBase(1)),
-      SFU_UPGRADE_AT: '3',
-      SFU_DOWNGRADE_AT: '1',
-      LOG_LEVEL: 'info',
-    });
+    const proc = startProcess(await nodeEnv('node-d'));
     const base = await proc.listening;
     const d: Node = { id: 'node-d', proc, base, ws: `${base.replace('http', 'ws')}/ws` };
     nodes.push(d);
@@ -169,18 +160,7 @@ describe('a cluster room on the SFU', () => {
   it('a node restarted under the same NODE_ID before anyone notices hands its SFU rooms back', async () => {
     const [, pb, pc] = peers as [SyntheticSfuClient, SyntheticSfuClient, SyntheticSfuClient];
     // Node E beats slowly: its liveness key outlives a quick restart, so nobody declares it dead.
-    const env = async () => ({
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: prefix,
-      NODE_ID: 'node-e',
-      NODE_HEARTBEAT_MS: '5000',
-      SFU_ENABLED: 'true',
-      MEDIASOUP_NUM_WORKERS: '1',
-      RTC_PORT: String(await freePortBase(1)),
-      SFU_UPGRADE_AT: '3',
-      SFU_DOWNGRADE_AT: '1',
-      LOG_LEVEL: 'info',
-    });
+    const env = () => nodeEnv('node-e', 5000);
     const first = startProcess(await env());
     const e: Node = { id: 'node-e', proc: first, base: await first.listening, ws: '' };
     e.ws = `${e.base.replace('http', 'ws')}/ws`;

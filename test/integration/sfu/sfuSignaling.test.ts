@@ -3,7 +3,7 @@ import { waitFor } from '../../helpers/mscPeer.ts';
 import { startServer, type TestServer } from '../../helpers/server.ts';
 import { SyntheticSfuClient } from '../../helpers/sfuClient.ts';
 import { TestClient } from '../../helpers/wsClient.ts';
-import { freePortBase } from './sfuTestEnv.ts';
+import { freePortBase, sfuServerEnv } from './sfuTestEnv.ts';
 
 /*
  * The SFU end to end over the real protocol: a real server with a real mediasoup worker, and
@@ -16,14 +16,7 @@ describe('SFU over the signaling protocol', () => {
   const plain: TestClient[] = [];
 
   const start = async (env: Record<string, string> = {}) => {
-    server = await startServer({
-      SFU_ENABLED: 'true',
-      MEDIASOUP_NUM_WORKERS: '1',
-      RTC_PORT: String(await freePortBase(1)),
-      RTC_LISTEN_IP: '127.0.0.1',
-      SFU_DOWNGRADE_DELAY_MS: '300',
-      ...env,
-    });
+    server = await startServer(await sfuServerEnv({ SFU_DOWNGRADE_DELAY_MS: '300', ...env }));
   };
   const media = () => server.media;
   const routers = async () => (await media().pool!.dump()).workers.flatMap((w) => w.routerIds);
