@@ -58,6 +58,15 @@ const MAX_DATA_PRODUCERS_PER_PEER = 64;
 const SCTP_SEND_BUFFER_BYTES = 2 * 1024 * 1024;
 /** A resumed video consumer asks for a key frame this often until it has sent one, this many times. */
 const KEY_FRAME_RETRY_MS = 350;
+/**
+ * A browser answers at most one key-frame request per 300 ms (libwebrtc's
+ * kMinKeyframeSendInterval) and drops the rest. Without a delay, mediasoup sends the request of
+ * a consumer resumed just after another one's key frame at once, the browser drops it, and the
+ * worker waits a full second (its retransmission wait) before asking again: that consumer shows
+ * nothing for a second. With this delay the worker folds the requests that come within it into
+ * one, sent when it ends, when the browser answers again.
+ */
+const KEY_FRAME_REQUEST_DELAY_MS = 400;
 const KEY_FRAME_TRIES = 4;
 
 interface PeerState {
@@ -334,6 +343,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
         // ortc.validateRtpParameters in mediasoup checks what a schema cannot (payload types used).
         rtpParameters,
         paused,
+        ...(kind === 'video' ? { keyFrameRequestDelay: KEY_FRAME_REQUEST_DELAY_MS } : {}),
         appData: { peerId, source },
       }),
     );
