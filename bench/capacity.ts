@@ -194,6 +194,12 @@ export async function run(): Promise<BenchOutput> {
           met: allJoined && aboveKB <= TARGET_KB_PER_PEER_ABOVE_BASELINE,
         },
         { name: 'all peers joined', target: String(PEERS), value: open.joined, met: open.joined === PEERS },
+        {
+          name: `RSS per idle peer vs bare relay (${PEERS} peers, issue 12)`,
+          target: '<= 1.5 x',
+          value: ratio(open.rssPerPeerKB, base.rssPerPeerKB),
+          met: allJoined && (ratio(open.rssPerPeerKB, base.rssPerPeerKB) ?? Number.POSITIVE_INFINITY) <= 1.5,
+        },
       ],
       table: [
         [

@@ -37,14 +37,15 @@ export class UpgradeGate {
     }
   };
 
-  /** Counts an open socket of `ip` until the returned function is called (on close). */
-  opened(ip: string): () => void {
+  /** Counts an open socket of `ip` until closed(ip) is called for it. */
+  opened(ip: string): void {
     this.#open.set(ip, (this.#open.get(ip) ?? 0) + 1);
-    return () => {
-      const left = (this.#open.get(ip) ?? 1) - 1;
-      if (left <= 0) this.#open.delete(ip);
-      else this.#open.set(ip, left);
-    };
+  }
+
+  closed(ip: string): void {
+    const left = (this.#open.get(ip) ?? 1) - 1;
+    if (left <= 0) this.#open.delete(ip);
+    else this.#open.set(ip, left);
   }
 
   #originAllowed(origin: string, request: FastifyRequest): boolean {

@@ -82,7 +82,7 @@ export class Session implements SessionHandle {
   /** Set once the socket was closed for queueing too much: nothing more is sent to it. */
   slowConsumer = false;
   /** Called once when that happens, so the peer leaves its room now, not when the close completes. */
-  onSlowConsumer: (() => void) | undefined;
+  onSlowConsumer: ((session: Session) => void) | undefined;
 
   #tokens: number;
   #lastRefill: number;
@@ -144,7 +144,7 @@ export class Session implements SessionHandle {
       this.close(CloseCode.POLICY_VIOLATION, 'Slow consumer');
       // A peer that never reads never answers the close either: do not wait ws's 30 s for it.
       setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref();
-      this.onSlowConsumer?.();
+      this.onSlowConsumer?.(this);
       return;
     }
     // ws keeps the TCP socket in `_socket` (stable since ws 1); without it, frames go one by one.

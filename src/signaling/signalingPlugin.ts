@@ -263,37 +263,59 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
         return;
       }
       releaseUpgradeRequest(socket, request.raw);
-      const closed = gate.opened(request.ip);
+      gate.opened(request.ip);
       const session = new Session(nanoid(10), socket, limits, request.ip);
       const { token } = request.query;
       if (typeof token === 'string' && token.length > 0 && token.length <= 8192) session.urlToken = token;
-      session.onSlowConsumer = () => session.enqueue(() => parkOrDetach(ctx, session, 'slow consumer'));
+      session.onSlowConsumer = onSlowConsumer;
       sessions.add(session);
+      sessionOf.set(socket, session);
       session.awaitJoin(config.joinTimeoutMs);
       log.debug({ sessionId: session.id }, 'connected');
-      socket.on('message', (data, isBinary) => onMessage(session, data, isBinary));
-      socket.on('pong', () => {
-        session.missedPongs = 0;
-      });
-      // ws reports a client's protocol errors here (an oversize or malformed frame): its mistake.
-      socket.on('error', (err) => clientMistake(session, 'socket error', { error: err.message }));
-      socket.on('close', (code) => {
-        closed();
-        session.stopIceRefresh();
-        const guest = ctx.waiting.leave(session);
-        if (guest) {
-          const { roomId, guest: g } = guest;
-          ctx.registry.broadcast(roomId, { type: 'knock-ended', roomId, peerId: g.peerId, outcome: 'left' });
-        }
-        sessions.delete(session);
-        log.debug({ sessionId: session.id, code }, 'disconnected');
-        // A socket that ended without a close frame (1006: the network dropped, the process died)
-        // is parked for its resumeToken; one closed with a close frame was closed on purpose.
-        if (code === 1006) session.enqueue(() => parkOrDetach(ctx, session, 'socket dropped'));
-        else session.enqueue(() => detachSession(ctx, session, 'socket closed'));
-      });
+      socket.on('message', onSocketMessage);
+      socket.on('pong', onSocketPong);
+      socket.on('error', onSocketError);
+      socket.on('close', onSocketClose);
     },
   );
+
+  // One set of socket listeners for every connection, finding the session through the socket
+  // (`this`), rather than closures made per connection: an idle peer costs less (issue 12).
+  const sessionOf = new WeakMap<WebSocket, Session>();
+  function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    const session = sessionOf.get(this);
+    if (session) onMessage(session, data, isBinary);
+  }
+  function onSocketPong(this: WebSocket): void {
+    const session = sessionOf.get(this);
+    if (session) session.missedPongs = 0;
+  }
+  // ws reports a client's protocol errors here (an oversize or malformed frame): its mistake.
+  function onSocketError(this: WebSocket, err: Error): void {
+    const session = sessionOf.get(this);
+    if (session) clientMistake(session, 'socket error', { error: err.message });
+  }
+  function onSocketClose(this: WebSocket, code: number): void {
+    const session = sessionOf.get(this);
+    if (!session) return;
+    sessionOf.delete(this);
+    gate.closed(session.remoteAddress);
+    session.stopIceRefresh();
+    const guest = ctx.waiting.leave(session);
+    if (guest) {
+      const { roomId, guest: g } = guest;
+      ctx.registry.broadcast(roomId, { type: 'knock-ended', roomId, peerId: g.peerId, outcome: 'left' });
+    }
+    sessions.delete(session);
+    log.debug({ sessionId: session.id, code }, 'disconnected');
+    // A socket that ended without a close frame (1006: the network dropped, the process died)
+    // is parked for its resumeToken; one closed with a close frame was closed on purpose.
+    if (code === 1006) session.enqueue(() => parkOrDetach(ctx, session, 'socket dropped'));
+    else session.enqueue(() => detachSession(ctx, session, 'socket closed'));
+  }
+  function onSlowConsumer(session: Session): void {
+    session.enqueue(() => parkOrDetach(ctx, session, 'slow consumer'));
+  }
 
   // The heartbeat: a ping per interval; two unanswered pings and the peer is removed. Live peers get
   // their store TTL refreshed, so the peers of a crashed process expire instead of haunting rooms.

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -13,7 +14,7 @@ import {
 
 /*
  * A newcomer's first try, as the issue that found the bug tried it: the server started exactly as
- * `npm start` starts it (node dist/src/main.js, built by the test setup as `npm run build` builds
+ * `npm start` starts it (its script's node flags and dist/src/main.js, built by the test setup as `npm run build` builds
  * it), with the shipped defaults: no RTC_*, no ANNOUNCED_IP, no HOST or PORT, so it serves
  * http://localhost:4000. Four tabs on /?room=x must all end up on the SFU, each decoding the other
  * three. The environment has only what any machine has (PATH, HOME), plus, on these offline build
@@ -30,7 +31,11 @@ describe('the shipped defaults in headless Chromium', () => {
   const room = `defaults-${Date.now().toString(36)}`;
 
   beforeAll(async () => {
-    server = spawn(process.execPath, ['dist/src/main.js'], {
+    // The start script's own arguments (its node flags and entry point), after `node`.
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } };
+    const [node, ...startArgs] = pkg.scripts.start.split(/\s+/);
+    expect(node).toBe('node');
+    server = spawn(process.execPath, startArgs, {
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '/tmp',
