@@ -11,6 +11,7 @@ import {
   type RtpParameters,
   type TransportDirection,
 } from '../protocol/index.ts';
+import { FirstResumes } from './FirstResumes.ts';
 import { routerMediaCodecs } from './mediaCodecs.ts';
 import type {
   ConsumerInfo,
@@ -127,6 +128,17 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   /** Which transport each producer / consumer lives on. */
   readonly #producerTransport = new Map<string, string>();
   readonly #consumerTransport = new Map<string, string>();
+  readonly #firstResumes = new FirstResumes({
+    anyOpenConsumer: (producerId, test) => {
+      for (const peer of this.#peers.values()) {
+        for (const c of peer.consumers.values()) {
+          if (c.producerId === producerId && !c.closed && test(c)) return true;
+        }
+      }
+      return false;
+    },
+    start: (consumer) => this.#startConsumer(consumer as ms.Consumer<ConsumerAppData>),
+  });
   #closed = false;
 
   /** Gets a router from the pool. Rejects with the pool's ProtocolError (SFU_UNAVAILABLE, MEDIA_ERROR). */
@@ -413,16 +425,22 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     }
     this.#registerConsumer(peer, consumer);
     this.#consumerTransport.set(consumer.id, transport.id);
+    this.#firstResumes.created(consumer);
     this.#logger.debug({ peerId, consumerId: consumer.id, producerId }, 'consumer created');
     return this.#consumerInfo(consumer);
   }
 
   async resumeConsumer(peerId: string, consumerId: string): Promise<ConsumerRef> {
     const consumer = this.#ownConsumer(this.#peer(peerId), consumerId);
+    if (this.#firstResumes.isFirst(consumer)) await this.#firstResumes.resume(consumer);
+    else await this.#startConsumer(consumer);
+    return { peerId, consumerId, producerId: consumer.producerId };
+  }
+
+  async #startConsumer(consumer: ms.Consumer<ConsumerAppData>): Promise<void> {
     await this.#media('consumer.resume', () => consumer.resume());
     // The receiver can show nothing before a key frame: ask the sender for one now, not on its next PLI.
     if (consumer.kind === 'video') this.#untilKeyFrame(consumer);
-    return { peerId, consumerId, producerId: consumer.producerId };
   }
 
   async pauseConsumer(peerId: string, consumerId: string): Promise<ConsumerRef> {
@@ -711,6 +729,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   #shutdown(reason: SfuRoomCloseReason): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#firstResumes.close();
     if (reason === 'closed') {
       try {
         this.#router.close();

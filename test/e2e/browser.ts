@@ -138,25 +138,113 @@ export async function until(
   }
 }
 
+interface GapState {
+  max: number;
+  maxPeer: string;
+  maxEndedAt: number;
+  maxTickMs: number;
+  maxStatsMs: number;
+  presented: { max: number; maxPeer: string; maxEndedAt: number };
+  stop: () => void;
+}
+
+/** The longest gap, by both measures: see startGapSampler. */
+export interface GapResult {
+  /** framesDecoded, polled through getStats every 100 ms: ms. */
+  max: number;
+  maxPeer: string;
+  /** Date.now() when the frame that ended the longest gap was seen. */
+  maxEndedAt: number;
+  /** The poller's own resolution: the longest time between two reads, and the longest read. */
+  maxTickMs: number;
+  maxStatsMs: number;
+  /** Frames presented on the camera tiles' <video> elements (requestVideoFrameCallback). */
+  presented: { max: number; maxPeer: string; maxEndedAt: number };
+}
+
 /**
  * Starts a sampler in the page: every 100 ms (getStats is not free: sampling faster slows the very
  * pages it measures) it reads the active camera track of every remote peer
  * and records the longest time between two increases of framesDecoded (a new track counts as an
- * increase once it has decoded a frame). The gap the app would see as a frozen picture.
+ * increase once it has decoded a frame). Its resolution is its own period, or worse under load: a
+ * getStats read can take 300 ms on a saturated machine (maxTickMs says what it was). Alongside, it
+ * times every frame presented on the remote camera tiles (requestVideoFrameCallback): the gap the
+ * user sees as a frozen picture, to the frame.
  */
 export async function startGapSampler(page: Page): Promise<void> {
   await page.evaluate(() => {
-    const w = window as unknown as { __gap?: { max: number; maxPeer: string; stop: () => void } };
+    const w = window as unknown as {
+      __gap?: GapState;
+    };
     w.__gap?.stop();
     const last = new Map<string, { trackId: string; frames: number; at: number }>();
-    const state = { max: 0, maxPeer: '', stop: () => clearInterval(timer) };
+    const presented = { max: 0, maxPeer: '', maxEndedAt: 0 };
+    let stopped = false;
+    const state: GapState = {
+      max: 0,
+      maxPeer: '',
+      maxEndedAt: 0,
+      maxTickMs: 0,
+      maxStatsMs: 0,
+      presented,
+      stop: () => {
+        stopped = true;
+        clearInterval(timer);
+      },
+    };
+    // Presented frames, timed by the compositor (metadata.presentationTime), so a busy main thread
+    // that runs the callback late does not count as a gap; when the callback missed frames
+    // (presentedFrames moved by k > 1), the interval is shared between them. Per peer, across
+    // elements and tracks: the interval from the old path's last frame to the new path's first counts.
+    const lastByPeer = new Map<string, number>();
+    const lastByVideo = new WeakMap<HTMLVideoElement, { at: number; count: number }>();
+    const watched = new WeakSet<HTMLVideoElement>();
+    const watchTiles = () => {
+      for (const tile of document.querySelectorAll<HTMLElement>(
+        '.tile[data-source="camera"][data-local="false"]',
+      )) {
+        const peerId = tile.dataset.peerId;
+        // Every <video> of the tile: the demo plays a replacing track in a second element first.
+        for (const video of tile.querySelectorAll('video')) {
+          if (!peerId || watched.has(video)) continue;
+          watched.add(video);
+          const onFrame = (_now: number, meta: VideoFrameCallbackMetadata) => {
+            if (stopped) return;
+            const t = meta.presentationTime;
+            const peerAt = lastByPeer.get(peerId);
+            const own = lastByVideo.get(video);
+            if (peerAt !== undefined) {
+              let gap = t - peerAt;
+              if (own && meta.presentedFrames > own.count) {
+                gap = Math.min(gap, (t - own.at) / (meta.presentedFrames - own.count));
+              }
+              if (gap > presented.max) {
+                presented.max = gap;
+                presented.maxPeer = peerId;
+                presented.maxEndedAt = Date.now();
+              }
+            }
+            lastByPeer.set(peerId, Math.max(t, peerAt ?? 0));
+            lastByVideo.set(video, { at: t, count: meta.presentedFrames });
+            video.requestVideoFrameCallback(onFrame);
+          };
+          video.requestVideoFrameCallback(onFrame);
+        }
+      }
+    };
     let busy = false;
+    let lastTick = 0;
     const timer = setInterval(async () => {
       if (busy) return;
       busy = true;
       try {
+        watchTiles();
         const now = performance.now();
-        for (const s of await window.opencall.getStats()) {
+        if (lastTick > 0) state.maxTickMs = Math.max(state.maxTickMs, now - lastTick);
+        lastTick = now;
+        const stats = await window.opencall.getStats();
+        state.maxStatsMs = Math.max(state.maxStatsMs, performance.now() - now);
+        for (const s of stats) {
           if (!s.active || s.kind !== 'video' || s.source !== 'camera') continue;
           const prev = last.get(s.peerId);
           const advanced = prev
@@ -168,6 +256,7 @@ export async function startGapSampler(page: Page): Promise<void> {
             if (prev && now - prev.at > state.max) {
               state.max = now - prev.at;
               state.maxPeer = s.peerId;
+              state.maxEndedAt = Date.now();
             }
             last.set(s.peerId, { trackId: s.trackId, frames: s.framesDecoded, at: now });
           } else if (prev && s.trackId !== prev.trackId) {
@@ -183,11 +272,20 @@ export async function startGapSampler(page: Page): Promise<void> {
   });
 }
 
-export async function stopGapSampler(page: Page): Promise<{ max: number; maxPeer: string }> {
+/** Stops the sampler: the longest gaps, whose camera, and when the frame that ended them came. */
+export async function stopGapSampler(page: Page): Promise<GapResult> {
   return page.evaluate(() => {
-    const w = window as unknown as { __gap?: { max: number; maxPeer: string; stop: () => void } };
+    const w = window as unknown as { __gap?: GapState };
     w.__gap?.stop();
-    return { max: Math.round(w.__gap?.max ?? 0), maxPeer: w.__gap?.maxPeer ?? '' };
+    const presented = w.__gap?.presented ?? { max: 0, maxPeer: '', maxEndedAt: 0 };
+    return {
+      max: Math.round(w.__gap?.max ?? 0),
+      maxPeer: w.__gap?.maxPeer ?? '',
+      maxEndedAt: w.__gap?.maxEndedAt ?? 0,
+      maxTickMs: Math.round(w.__gap?.maxTickMs ?? 0),
+      maxStatsMs: Math.round(w.__gap?.maxStatsMs ?? 0),
+      presented: { ...presented, max: Math.round(presented.max) },
+    };
   });
 }
 

@@ -106,8 +106,41 @@ describe('P2P <-> SFU in headless Chromium', () => {
     const longestGapMs = Math.max(...gaps.map((g) => g.max));
     // Figures for the benchmark issue; asserted there against targets, here only printed.
     console.log(
-      JSON.stringify({ e2e: 'p2p->sfu', toAllSfuMs, longestGapMs, gapsPerPage: gaps.map((g) => g.max) }),
+      JSON.stringify({
+        e2e: 'p2p->sfu',
+        toAllSfuMs,
+        longestGapMs,
+        gapsPerPage: gaps.map((g) => g.max),
+        presentedGapsPerPage: gaps.map((g) => g.presented.max),
+      }),
     );
+    // Every remote camera tile swapped its <video> to the SFU track: one element left per tile,
+    // showing the track the SDK has active (over the SFU), and presenting frames.
+    for (const p of pages) {
+      const tiles = await p.page.evaluate(async () => {
+        const active = new Map(
+          (await window.opencall.getStats())
+            .filter((s) => s.active && s.kind === 'video' && s.source === 'camera')
+            .map((s) => [s.peerId, { trackId: s.trackId, path: s.path }]),
+        );
+        return [
+          ...document.querySelectorAll<HTMLElement>('.tile[data-source="camera"][data-local="false"]'),
+        ].map((tile) => {
+          const videos = [...tile.querySelectorAll('video')];
+          const shown = (videos[0]?.srcObject as MediaStream | null)?.getVideoTracks()[0]?.id;
+          const want = active.get(tile.dataset.peerId ?? '');
+          return {
+            videos: videos.length,
+            shownIsActive: shown === want?.trackId,
+            path: want?.path,
+            width: videos[0]?.videoWidth ?? 0,
+          };
+        });
+      });
+      expect(tiles, p.name).toHaveLength(3);
+      for (const t of tiles) expect(t, p.name).toMatchObject({ videos: 1, shownIsActive: true, path: 'sfu' });
+      for (const t of tiles) expect(t.width, p.name).toBeGreaterThan(0);
+    }
 
     expect(media().modeOf(room)).toBe('sfu');
     expect(await routers()).toHaveLength(1);

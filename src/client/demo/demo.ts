@@ -117,6 +117,8 @@ interface Tile {
   avatar: HTMLElement;
   videoTrack: MediaStreamTrack | undefined;
   audioTrack: MediaStreamTrack | undefined;
+  /** The element that will show videoTrack once it has a frame (see showVideo). */
+  incoming: HTMLVideoElement | undefined;
 }
 
 const NAME_KEY = 'opencall:name';
@@ -762,8 +764,7 @@ function updateTile(p: Participant, source: 'camera' | 'screen'): void {
 
   if (tile.videoTrack !== videoTrack) {
     tile.videoTrack = videoTrack;
-    tile.video.srcObject = videoTrack ? new MediaStream([videoTrack]) : null;
-    if (videoTrack) playMedia(tile.video);
+    showVideo(tile, videoTrack);
   }
   if (tile.audio && tile.audioTrack !== audioTrack) {
     tile.audioTrack = audioTrack;
@@ -777,10 +778,7 @@ function createTile(p: Participant, source: 'camera' | 'screen'): Tile {
   el.className = 'tile';
   el.dataset.source = source;
   el.dataset.local = String(p.local);
-  const video = document.createElement('video');
-  video.autoplay = true;
-  video.playsInline = true;
-  video.muted = true; // sound plays through the <audio> element, so video autoplay is never blocked
+  const video = createVideo();
   const avatar = document.createElement('div');
   avatar.className = 'avatar';
   avatar.innerHTML = '<div class="avatar-circle"></div>';
@@ -805,11 +803,60 @@ function createTile(p: Participant, source: 'camera' | 'screen'): Tile {
     avatar,
     videoTrack: undefined,
     audioTrack: undefined,
+    incoming: undefined,
   };
+}
+
+function createVideo(): HTMLVideoElement {
+  const video = document.createElement('video');
+  video.autoplay = true;
+  video.playsInline = true;
+  video.muted = true; // sound plays through the <audio> element, so video autoplay is never blocked
+  return video;
+}
+
+/** How long a new track may take to show a frame before it replaces the old one anyway. */
+const VIDEO_SWAP_TIMEOUT_MS = 2000;
+
+/**
+ * Puts `track` on the tile. A <video> given a new srcObject goes blank until the new stream's
+ * first frame has gone through its pipeline, 100-300 ms on a busy machine: seen at every P2P <->
+ * SFU switch. So a track that replaces another plays first in a second element under the current
+ * one (earlier in the tile, both absolutely placed), which takes the place of the old one once it
+ * has presented a frame: the picture goes from the last old frame to the first new one.
+ */
+function showVideo(tile: Tile, track: MediaStreamTrack | undefined): void {
+  tile.incoming?.remove();
+  tile.incoming = undefined;
+  const current = tile.video;
+  if (!track || !current.srcObject) {
+    current.srcObject = track ? new MediaStream([track]) : null;
+    if (track) playMedia(current);
+    return;
+  }
+  const next = createVideo();
+  next.srcObject = new MediaStream([track]);
+  tile.incoming = next;
+  current.before(next);
+  const swap = () => {
+    if (tile.incoming !== next) return;
+    clearTimeout(timer);
+    tile.incoming = undefined;
+    current.srcObject = null;
+    current.remove();
+    tile.video = next;
+  };
+  const timer = setTimeout(swap, VIDEO_SWAP_TIMEOUT_MS);
+  // requestVideoFrameCallback: a frame was presented (not in every browser: then 'playing').
+  if (typeof next.requestVideoFrameCallback === 'function') next.requestVideoFrameCallback(swap);
+  else (next as HTMLVideoElement).addEventListener('playing', swap, { once: true });
+  playMedia(next);
 }
 
 function removeTile(key: string, tile: Tile): void {
   tile.video.srcObject = null;
+  if (tile.incoming) tile.incoming.srcObject = null;
+  tile.incoming = undefined;
   if (tile.audio) {
     tile.audio.srcObject = null;
     blockedAudio.delete(tile.audio);

@@ -295,6 +295,65 @@ describe('SfuRoom with four msc-node peers on a real worker', () => {
     await waitFor(() => peer('alice').receivedFrom(bobVideo) > seen + 3, 'bob video still reaching alice');
   });
 
+  it('the new consumers of one video producer start together, each on a key frame', async () => {
+    // Alice shares her screen; bob, carol and dave all consume it, then ask to resume one after
+    // the other (bob once every consumer exists, carol a worker round trip after bob asked, dave
+    // one after carol), as browsers do at different speeds. The first resumes wait for the others (FirstResumes): none
+    // completes before the last one was asked, and all start on the same key frame.
+    const screen = await peer('alice').produce('video', 'screen');
+    const viewers = ['bob', 'carol', 'dave'];
+    const log: string[] = [];
+    let consumed = 0;
+    const deferred = () => {
+      let resolve = () => {};
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      return { promise, resolve };
+    };
+    const allConsumed = deferred();
+    const asked = new Map(viewers.map((id) => [id, deferred()]));
+    const originals = viewers.map((id, i) => {
+      const signaling = peer(id).signaling;
+      const { consume, resumeConsumer } = signaling;
+      signaling.consume = async (producerId, caps) => {
+        const params = await consume(producerId, caps);
+        if (++consumed === viewers.length) allConsumed.resolve();
+        return params;
+      };
+      signaling.resumeConsumer = async (consumerId) => {
+        if (i === 0) await allConsumed.promise;
+        else {
+          await asked.get(viewers[i - 1] as string)?.promise;
+          // One worker round trip after the previous resume: had it gone to the worker, it
+          // would be done by now.
+          await room.dump();
+        }
+        log.push(`asked ${id}`);
+        asked.get(id)?.resolve();
+        await resumeConsumer(consumerId);
+        log.push(`resumed ${id}`);
+      };
+      return () => {
+        signaling.consume = consume;
+        signaling.resumeConsumer = resumeConsumer;
+      };
+    });
+    try {
+      const streams = await Promise.all(viewers.map((id) => peer(id).consume(screen.producerId)));
+      expect(log.slice(0, 3)).toEqual(['asked bob', 'asked carol', 'asked dave']);
+      expect(log.slice(3).sort()).toEqual(['resumed bob', 'resumed carol', 'resumed dave']);
+      await waitFor(
+        () => streams.every((stream) => stream.keyframes >= 1 && stream.packets >= 8),
+        'each viewer to receive the screen from a key frame on',
+        10_000,
+      );
+    } finally {
+      for (const restore of originals) restore();
+      room.closeProducer('alice', screen.producerId);
+    }
+  });
+
   it('removePeer closes the peer transports, producers and the consumers of its producers', async () => {
     const dave = peer('dave');
     const daveTransports = [dave.sendTransport?.id, dave.recvTransport?.id];
