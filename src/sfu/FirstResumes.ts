@@ -2,10 +2,12 @@ import type { types as ms } from 'mediasoup';
 
 /**
  * How long the first resume of a video consumer may wait for the other new consumers of the same
- * producer. Below the producer's key-frame request delay (SfuRoom), so waiting never costs more than
- * a second request would.
+ * producer. Browsers on a loaded machine take up to ~0.5 s between consuming and resuming (the SDP
+ * round of mediasoup-client's consume); a consumer resumed after the others started waits up to the
+ * producer's key-frame request delay (400 ms, SfuRoom) for its own key frame. Usually all resume
+ * within a few ms of each other and nothing waits this long.
  */
-export const FIRST_RESUME_HOLD_MS = 300;
+export const FIRST_RESUME_HOLD_MS = 600;
 
 export interface FirstResumesOptions {
   /** Whether any open consumer of the producer passes `test`. */
