@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { BreakoutRoom, ChatMessage } from '../protocol/index.ts';
 import { MediaState } from '../protocol/index.ts';
 import type { RoomStore } from './RoomStore.ts';
@@ -119,7 +120,11 @@ export class MemoryRoomStore implements RoomStore {
   }
 
   async join(roomId: string, peer: PeerRecord, options: JoinOptions): Promise<JoinResult> {
-    const record = PeerRecord.parse(peer);
+    const parsed = PeerRecord.parse(peer);
+    // The caller's record when the schema had nothing to change: its session holds that same
+    // object (records are replaced on update, never changed in place), so an idle peer's record
+    // is kept once, not twice (issue 12).
+    const record = isDeepStrictEqual(parsed, peer) ? peer : parsed;
     checkTtl(options.peerTtlMs);
     const now = Date.now();
     let room = this.#live(roomId, now);

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { Identity } from '../auth/JoinClaims.ts';
 import type { ErrorCode, OutgoingMessage } from '../protocol/index.ts';
 import type { PeerRecord } from '../rooms/RoomTypes.ts';
@@ -150,5 +150,6 @@ export function sameSecret(a: string, b: string): boolean {
 
 /** What the store keeps of a resumeToken: enough to check one, useless to present. */
 export function resumeHash(resumeToken: string): string {
-  return createHash('sha256').update(resumeToken).digest('base64url');
+  // One-shot: no Hash object whose native state lingers until a full GC (one per join).
+  return hash('sha256', resumeToken, 'base64url');
 }

@@ -128,6 +128,9 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
       // and this bound get a MESSAGE_TOO_LARGE error first, so a client learns why.
       maxPayload: Math.max(config.maxMessageBytes * 4, 1024 * 1024),
       perMessageDeflate: false,
+      // The sessions set tracks every connection already; ws's own Set and per-socket 'close'
+      // listener would cost each idle peer for nothing (issue 12).
+      clientTracking: false,
     },
     preClose: async function preClose(this: FastifyInstance) {
       await goodbye();
@@ -401,11 +404,14 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
   });
 
   app.decorate('signalingStats', () => ({ connections: sessions.size, peers: ctx.registry.size }));
+  app.decorate('signalingSockets', () => [...sessions].map((session) => session.socket));
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     signalingStats: () => { connections: number; peers: number };
+    /** The server's end of every open WebSocket, oldest first. */
+    signalingSockets: () => WebSocket[];
   }
 }
 

@@ -36,7 +36,7 @@ describe('the SDK resumes by itself', () => {
     await observer.next('peer-joined');
     const reconnected = new Promise<{ peerId: string }>((resolve) => client.once('reconnected', resolve));
     // The server side of the SDK's socket drops (the last connection the server accepted).
-    const sockets = [...server.app.websocketServer.clients];
+    const sockets = server.app.signalingSockets();
     sockets.at(-1)?.terminate();
     expect((await reconnected).peerId).toBe('sdk-peer');
     expect(client.state).toBe('connected');

@@ -24,7 +24,7 @@ afterEach(async () => {
 
 /** The server's end of the connection opened last. */
 const lastServerSocket = () => {
-  const socket = [...server.app.websocketServer.clients].at(-1);
+  const socket = server.app.signalingSockets().at(-1);
   if (!socket) throw new Error('no connection');
   return socket;
 };

@@ -44,7 +44,7 @@ describe.each(stores)('resume ($name store)', (store) => {
     c.request({ type: 'join-room', roomId: 'r', peerId, displayName: peerId, mediaState: MEDIA, ...extra });
   /** The server's end of the connection opened last. */
   const lastServerSocket = () => {
-    const socket = [...server.app.websocketServer.clients].at(-1);
+    const socket = server.app.signalingSockets().at(-1);
     if (!socket) throw new Error('no connection');
     return socket;
   };
