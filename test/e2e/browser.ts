@@ -138,16 +138,6 @@ export async function until(
   }
 }
 
-interface GapState {
-  max: number;
-  maxPeer: string;
-  maxEndedAt: number;
-  maxTickMs: number;
-  maxStatsMs: number;
-  presented: { max: number; maxPeer: string; maxEndedAt: number };
-  stop: () => void;
-}
-
 /** The longest gap, by both measures: see startGapSampler. */
 export interface GapResult {
   /** framesDecoded, polled through getStats every 100 ms: ms. */
@@ -160,6 +150,11 @@ export interface GapResult {
   maxStatsMs: number;
   /** Frames presented on the camera tiles' <video> elements (requestVideoFrameCallback). */
   presented: { max: number; maxPeer: string; maxEndedAt: number };
+}
+
+/** The sampler's state in the page: the figures as they grow, and how to stop it. */
+interface GapState extends GapResult {
+  stop: () => void;
 }
 
 /**
