@@ -13,7 +13,7 @@ describe('the start command', () => {
   it('is node with its flags and dist/src/main.js', () => {
     expect(npmStart[0]).toBe('node');
     expect(npmStart.at(-1)).toBe('dist/src/main.js');
-    expect(npmStart).toContain('--max-semi-space-size=12');
+    expect(npmStart).toContain('--max-semi-space-size=16');
   });
 
   it('is the same in the Dockerfile', () => {
