@@ -13,7 +13,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClientReply, ConnectCommand } from './lib/capacityClient.ts';
-import { type BenchOutput, log, processRssBytes, ratio, round, sleep } from './lib/common.ts';
+import { type BenchOutput, log, median, processRssBytes, ratio, round, sleep } from './lib/common.ts';
 import { type HeapKind, heapByKind, removeSnapshots, takeSnapshot } from './lib/heapSnapshot.ts';
 import {
   forkScript,
@@ -90,11 +90,6 @@ async function measureRss(
     await server.stop(5000);
   }
 }
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-};
 
 async function measure(
   label: string,

@@ -71,28 +71,14 @@ function ensureClientBundle(): void {
  * type, requestId (and mode) is logged with its wall-clock time — where the switch spends its time.
  */
 function traceWebSocket(): void {
-  type Entry = {
-    t: number;
-    dir: 'in' | 'out';
-    type: string;
-    rid?: string | number;
-    mode?: string;
-    producerId?: string;
-    peerId?: string;
-    source?: string;
-  };
-  const log: Entry[] = [];
-  (window as unknown as { __wslog: Entry[] }).__wslog = log;
+  // Types only (erased before the function is sent to the page).
+  const log: WsEntry[] = [];
+  (window as unknown as { __wslog: WsEntry[] }).__wslog = log;
   const entry = (dir: 'in' | 'out', data: unknown) => {
     if (typeof data !== 'string') return;
     try {
-      const m = JSON.parse(data) as {
-        type?: string;
+      const m = JSON.parse(data) as Partial<Omit<WsEntry, 't' | 'dir' | 'rid'>> & {
         requestId?: string | number;
-        mode?: string;
-        producerId?: string;
-        peerId?: string;
-        source?: string;
       };
       log.push({
         t: Date.now(),

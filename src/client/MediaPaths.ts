@@ -165,13 +165,7 @@ export class MediaPaths {
   }
 
   startSfu(routerRtpCapabilities: RouterRtpCapabilities | undefined): Promise<void> {
-    if (routerRtpCapabilities === undefined) {
-      return Promise.reject(new OpenCallError('SFU_FAILED', 'The server sent no router RTP capabilities'));
-    }
-    if (!this.#sfu || this.#sfu.closed) this.#sfu = this.#createSfu(false);
-    // A prewarmed session is up already: resuming its producers is all the switch needs.
-    this.#sfu.activate();
-    return this.#sfu.start(routerRtpCapabilities);
+    return this.#runSfu(routerRtpCapabilities, false);
   }
 
   /**
@@ -179,10 +173,17 @@ export class MediaPaths {
    * created paused and sending nothing, the room's producers consumed; media stays on P2P.
    */
   prewarmSfu(routerRtpCapabilities: RouterRtpCapabilities | undefined): Promise<void> {
+    return this.#runSfu(routerRtpCapabilities, true);
+  }
+
+  /** Starts (or joins the start of) the SFU session; `warm` only decides how a new one begins. */
+  #runSfu(routerRtpCapabilities: RouterRtpCapabilities | undefined, warm: boolean): Promise<void> {
     if (routerRtpCapabilities === undefined) {
       return Promise.reject(new OpenCallError('SFU_FAILED', 'The server sent no router RTP capabilities'));
     }
-    if (!this.#sfu || this.#sfu.closed) this.#sfu = this.#createSfu(true);
+    if (!this.#sfu || this.#sfu.closed) this.#sfu = this.#createSfu(warm);
+    // A prewarmed session is up already: resuming its producers is all the switch needs.
+    if (!warm) this.#sfu.activate();
     return this.#sfu.start(routerRtpCapabilities);
   }
 

@@ -679,20 +679,31 @@ export class ConnectionManager implements RoomMediaController {
     if (state.sfu && state.prewarm === 'warm') {
       // Prewarmed: the router, transports and (paused) producers are there already.
       state.prewarm = 'off';
-      this.#setMode(
-        state,
-        participantCount <= 1 ? 'sfu' : 'upgrading',
-        this.#upgradeReason(state, participantCount),
-        announce,
-      );
-      return;
+    } else {
+      const sfu = await this.#routerForUpgrade(state, announce);
+      if (!sfu) return;
+      this.#adoptSfu(state, sfu);
     }
+    // A room with one peer has no P2P connections to keep: it goes straight to sfu.
+    this.#setMode(
+      state,
+      participantCount <= 1 ? 'sfu' : 'upgrading',
+      this.#upgradeReason(state, participantCount),
+      announce,
+    );
+  }
+
+  /**
+   * A new router for the upgrade; undefined when there is none (the room then stays P2P and
+   * retries later, or, as a forced SFU room, waits for a worker) or the room moved on meanwhile.
+   */
+  async #routerForUpgrade(state: RoomMedia, announce: Announce): Promise<SfuRoomApi | undefined> {
     let sfu: SfuRoomApi;
     try {
       sfu = await this.#createSfuRoom(state.roomId);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      if (!this.#isCurrent(state)) return;
+      if (!this.#isCurrent(state)) return undefined;
       if (state.policy === 'sfu') {
         // A forced room never uses P2P: it is an SFU room without a router until a worker runs.
         this.#logger.warn({ roomId: state.roomId, reason }, 'sfu room has no router: waiting for a worker');
@@ -702,7 +713,7 @@ export class ConnectionManager implements RoomMediaController {
           { type: 'error', code: 'SFU_UNAVAILABLE', error: `No media server is running yet: ${reason}` },
           'all',
         );
-        return;
+        return undefined;
       }
       state.failedUpgrades++;
       const retryMs = this.#backoffMs(state.failedUpgrades);
@@ -716,20 +727,13 @@ export class ConnectionManager implements RoomMediaController {
         { type: 'error', code: 'SFU_UNAVAILABLE', error: `The room stays peer-to-peer: ${reason}` },
         'all',
       );
-      return;
+      return undefined;
     }
     if (!this.#isCurrent(state)) {
       sfu.close();
-      return;
+      return undefined;
     }
-    this.#adoptSfu(state, sfu);
-    // A room with one peer has no P2P connections to keep: it goes straight to sfu.
-    this.#setMode(
-      state,
-      participantCount <= 1 ? 'sfu' : 'upgrading',
-      this.#upgradeReason(state, participantCount),
-      announce,
-    );
+    return sfu;
   }
 
   #upgradeReason(state: RoomMedia, participantCount: number): string {

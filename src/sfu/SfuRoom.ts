@@ -59,6 +59,7 @@ const MAX_DATA_PRODUCERS_PER_PEER = 64;
 const SCTP_SEND_BUFFER_BYTES = 2 * 1024 * 1024;
 /** A resumed video consumer asks for a key frame this often until it has sent one, this many times. */
 const KEY_FRAME_RETRY_MS = 350;
+const KEY_FRAME_TRIES = 4;
 /**
  * A browser answers at most one key-frame request per 300 ms (libwebrtc's
  * kMinKeyframeSendInterval) and drops the rest. Without a delay, mediasoup sends the request of
@@ -68,7 +69,6 @@ const KEY_FRAME_RETRY_MS = 350;
  * one, sent when it ends, when the browser answers again.
  */
 const KEY_FRAME_REQUEST_DELAY_MS = 400;
-const KEY_FRAME_TRIES = 4;
 
 interface PeerState {
   readonly peerId: string;
@@ -130,11 +130,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   readonly #consumerTransport = new Map<string, string>();
   readonly #firstResumes = new FirstResumes({
     anyOpenConsumer: (producerId, test) => {
-      for (const peer of this.#peers.values()) {
-        for (const c of peer.consumers.values()) {
-          if (c.producerId === producerId && !c.closed && test(c)) return true;
-        }
-      }
+      for (const consumer of this.#consumersOf(producerId)) if (test(consumer)) return true;
       return false;
     },
     start: (consumer) => this.#startConsumer(consumer as ms.Consumer<ConsumerAppData>),
@@ -807,11 +803,8 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
       const onScore = (scores: ms.ProducerScore[]) => {
         if (scores.length === 0) return;
         producer.off('score', onScore);
-        for (const other of this.#peers.values()) {
-          for (const consumer of other.consumers.values()) {
-            if (consumer.producerId !== producer.id || consumer.paused || consumer.closed) continue;
-            consumer.requestKeyFrame().catch(() => undefined);
-          }
+        for (const consumer of this.#consumersOf(producer.id)) {
+          if (!consumer.paused) consumer.requestKeyFrame().catch(() => undefined);
         }
       };
       producer.on('score', onScore);
@@ -824,6 +817,15 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
         this.safeEmit('producerclosed', { producerId: producer.id, peerId: peer.peerId });
       }
     });
+  }
+
+  /** The open consumers of one producer, across peers. */
+  *#consumersOf(producerId: string): Generator<ms.Consumer<ConsumerAppData>> {
+    for (const peer of this.#peers.values()) {
+      for (const consumer of peer.consumers.values()) {
+        if (consumer.producerId === producerId && !consumer.closed) yield consumer;
+      }
+    }
   }
 
   #forgetProducer(peer: PeerState, producer: ms.Producer<ProducerAppData>): void {
@@ -879,9 +881,9 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
 
   /**
    * Asks for a key frame until this consumer has sent one (its `keyframe` trace), every
-   * KEY_FRAME_RETRY_MS, a few times. A sender that has just made a key frame for another consumer
-   * may ignore a request that comes right after (browsers space them out); without a second
-   * request the receiver would wait for its own PLI or the next periodic key frame, a second or so.
+   * KEY_FRAME_RETRY_MS, a few times: for a request or key frame lost on the way. (A request that
+   * the browser would drop for coming too soon after another is held by the producer's
+   * KEY_FRAME_REQUEST_DELAY_MS instead; a retry within that window joins the held request.)
    */
   #untilKeyFrame(consumer: ms.Consumer<ConsumerAppData>): void {
     let tries = 0;

@@ -168,9 +168,7 @@ interface GapState extends GapResult {
  */
 export async function startGapSampler(page: Page): Promise<void> {
   await page.evaluate(() => {
-    const w = window as unknown as {
-      __gap?: GapState;
-    };
+    const w = window as unknown as { __gap?: GapState };
     w.__gap?.stop();
     const last = new Map<string, { trackId: string; frames: number; at: number }>();
     const presented = { max: 0, maxPeer: '', maxEndedAt: 0 };
@@ -199,9 +197,10 @@ export async function startGapSampler(page: Page): Promise<void> {
         '.tile[data-source="camera"][data-local="false"]',
       )) {
         const peerId = tile.dataset.peerId;
+        if (!peerId) continue;
         // Every <video> of the tile: the demo plays a replacing track in a second element first.
         for (const video of tile.querySelectorAll('video')) {
-          if (!peerId || watched.has(video)) continue;
+          if (watched.has(video)) continue;
           watched.add(video);
           const onFrame = (_now: number, meta: VideoFrameCallbackMetadata) => {
             if (stopped) return;

@@ -826,8 +826,7 @@ const VIDEO_SWAP_TIMEOUT_MS = 2000;
  * has presented a frame: the picture goes from the last old frame to the first new one.
  */
 function showVideo(tile: Tile, track: MediaStreamTrack | undefined): void {
-  tile.incoming?.remove();
-  tile.incoming = undefined;
+  dropIncoming(tile);
   const current = tile.video;
   if (!track || !current.srcObject) {
     current.srcObject = track ? new MediaStream([track]) : null;
@@ -853,10 +852,17 @@ function showVideo(tile: Tile, track: MediaStreamTrack | undefined): void {
   playMedia(next);
 }
 
+/** Forgets a track still waiting for its first frame under the tile's picture. */
+function dropIncoming(tile: Tile): void {
+  if (!tile.incoming) return;
+  tile.incoming.srcObject = null;
+  tile.incoming.remove();
+  tile.incoming = undefined;
+}
+
 function removeTile(key: string, tile: Tile): void {
   tile.video.srcObject = null;
-  if (tile.incoming) tile.incoming.srcObject = null;
-  tile.incoming = undefined;
+  dropIncoming(tile);
   if (tile.audio) {
     tile.audio.srcObject = null;
     blockedAudio.delete(tile.audio);
