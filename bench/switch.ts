@@ -79,6 +79,7 @@ function traceWebSocket(): void {
     try {
       const m = JSON.parse(data) as Partial<Omit<WsEntry, 't' | 'dir' | 'rid'>> & {
         requestId?: string | number;
+        consumer?: { consumerId?: string };
       };
       log.push({
         t: Date.now(),
@@ -89,6 +90,8 @@ function traceWebSocket(): void {
         producerId: m.producerId,
         peerId: m.peerId,
         source: m.source,
+        // sfu-new-producer may carry the consumer the server made (then no sfu-consume follows).
+        consumerId: m.consumerId ?? m.consumer?.consumerId,
       });
     } catch {
       // not JSON
@@ -117,6 +120,7 @@ type WsEntry = {
   producerId?: string;
   peerId?: string;
   source?: string;
+  consumerId?: string;
 };
 
 interface SignalingBreakdown {
@@ -498,7 +502,8 @@ async function scenario(browser: Browser, server: ServerUnderTest, light: boolea
     const upSignaling = await Promise.all(
       pages.map((p) => signalingBreakdown(p.page, t4, upAt.settledAt + 500, 'sfu-ready', 'sfu')),
     );
-    // How each other page came to the newcomer's camera: pushed, consumed, resumed, first decoded.
+    // How each other page came to the newcomer's camera: pushed, consumed (null when the push
+    // carried the consumer the server made), resume asked, resumed, first decoded.
     const upNewcomerCamera = await Promise.all(
       pages
         .filter((p) => p !== fourth)
@@ -521,16 +526,31 @@ async function scenario(browser: Browser, server: ServerUnderTest, light: boolea
             );
             return hit ? hit.t - t4 : null;
           };
+          const consumerId =
+            pushed?.consumerId ??
+            trace.find((e) => e.dir === 'in' && e.type === 'sfu-consumed' && e.producerId === producerId)
+              ?.consumerId;
+          const resumeSent = trace.find(
+            (e) => e.dir === 'out' && e.type === 'sfu-resume-consumer' && e.consumerId === consumerId,
+          );
           return {
             page: p.name,
             pushed: pushed ? pushed.t - t4 : null,
             consumeSent: at('sfu-consume', 'out'),
             consumed: at('sfu-consumed', 'in'),
+            resumeSent: resumeSent && consumerId ? resumeSent.t - t4 : null,
             resumed: at('sfu-consumer-resumed', 'in'),
             decoded: upDecodedAt[pages.indexOf(p)]?.[fourth.name] ?? null,
           };
         }),
     );
+
+    // The newcomer's own signaling from its join to the switch's end: its share of the critical path.
+    const newcomerTrace = (
+      await fourth.page.evaluate(() => (window as unknown as { __wslog?: WsEntry[] }).__wslog ?? [])
+    )
+      .filter((e) => e.t >= t4 - 2000 && e.t <= upAt.settledAt)
+      .map((e) => `${e.t - t4} ${e.dir} ${e.type}${e.source ? ` ${e.source}` : ''}`);
 
     // 3. Pages 3 and 4 leave: SFU → P2P after the downgrade delay.
     log(`switch (${label}): pages 3-4 leave (SFU -> P2P)`);
@@ -602,6 +622,7 @@ async function scenario(browser: Browser, server: ServerUnderTest, light: boolea
         upPhasesPerPage: upPhases,
         upDecodedAtPerPage: upDecodedAt,
         upNewcomerCamera,
+        upNewcomerTrace: newcomerTrace,
         downPhasesPerPage: downPhases,
         upSignalingPerPage: upSignaling,
         downSignalingPerPage: downSignaling,

@@ -14,6 +14,7 @@ import { restErrorHandler, restNotFoundHandler } from './http/httpErrors.ts';
 import { metricsPlugin } from './http/metricsPlugin.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { roomsPlugin } from './http/roomsPlugin.ts';
+import { sfuPlugin } from './http/sfuPlugin.ts';
 import { zodValidatorCompiler } from './http/zodSchemas.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics/Metrics.ts';
@@ -169,6 +170,7 @@ export async function buildApp(
     media,
     signalingStats: () => app.signalingStats(),
   });
+  await app.register(sfuPlugin, { config, media });
   await app.register(clientPlugin);
 
   app.addHook('onClose', async () => {

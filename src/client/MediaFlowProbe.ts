@@ -14,7 +14,26 @@ export interface MediaFlowProbeOptions {
   pollMs?: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or less: until one of `tracks` unmutes. */
+function napUntilUnmute(ms: number, tracks: readonly MediaStreamTrack[]): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const wake = () => {
+      clearTimeout(timer);
+      for (const track of tracks) track.removeEventListener('unmute', onUnmute);
+      resolve();
+    };
+    // The decoder gets the key frame a moment after its first packet: look then, not at once.
+    const onUnmute = () => {
+      clearTimeout(timer);
+      timer = setTimeout(wake, UNMUTE_SETTLE_MS);
+    };
+    let timer = setTimeout(wake, ms);
+    for (const track of tracks) track.addEventListener('unmute', onUnmute);
+  });
+}
+
+/** From a track's first packet to its first decoded frame, on a busy machine. */
+const UNMUTE_SETTLE_MS = 30;
 
 /**
  * Evidence that media flows, from the receivers' own statistics: what a switch waits for before
@@ -30,9 +49,10 @@ export class MediaFlowProbe {
   /** Receive statistics of every remote track on both paths; `active` marks the one the app has. */
   async stats(): Promise<RemoteTrackStats[]> {
     const { registry } = this.#o;
+    const look = new StatsLook();
     return Promise.all(
       registry.candidates().map(async (t) => {
-        const s = await readInbound(t);
+        const s = await look.read(t);
         return {
           peerId: t.peerId,
           source: t.source,
@@ -63,12 +83,17 @@ export class MediaFlowProbe {
     const flowing = new Set<string>();
     while (isCurrent()) {
       const sfu = this.#o.sfu();
-      // Over the SFU, wait first for the consumers of the room's producers to exist.
-      if (path === 'p2p' || sfu?.ready) {
-        const targets = this.#o.registry.candidates(path);
+      // Over the SFU, wait first for the consumers of the room's producers to exist. Not for our
+      // own producers: the evidence that they reach the others is the others' to give (each
+      // checks it receives every source it has over P2P), and a newcomer's media, which nobody
+      // had before, should not hold its view of the room back.
+      if (path === 'p2p' || sfu?.receiving) {
+        // A track seen flowing stays so (the evidence is its first frames): no more reads for it.
+        const targets = this.#o.registry.candidates(path).filter((t) => !flowing.has(t.id));
+        const look = new StatsLook();
         await Promise.all(
           targets.map(async (t) => {
-            const stats = await readInbound(t);
+            const stats = await look.read(t);
             const progress = t.kind === 'video' ? stats.framesDecoded : stats.bytesReceived;
             const before = lastProgress.get(t.id);
             lastProgress.set(t.id, progress);
@@ -96,35 +121,88 @@ export class MediaFlowProbe {
         reported = true;
         this.#o.reportSfuFailure('connect-timeout');
       }
-      // Short polls: every 100 ms saved here is 100 ms less of doubled media during a switch.
-      await sleep(this.#o.pollMs ?? 100);
+      // Short polls: every 100 ms saved here is 100 ms less of doubled media during a switch. A
+      // track that unmutes (its first packets came: over the SFU, a key frame, as mediasoup holds
+      // a resumed video back until one) wakes the probe at once, to count its first frames.
+      const waiting = this.#o.registry.candidates(path).filter((t) => !flowing.has(t.id));
+      await napUntilUnmute(
+        this.#o.pollMs ?? 100,
+        waiting.map((t) => t.track),
+      );
     }
     return false;
   }
 }
 
+type Inbound = { bytesReceived: number; packetsReceived: number; framesDecoded: number };
+
+type InboundRtp = {
+  type?: string;
+  kind?: string;
+  trackIdentifier?: string;
+  bytesReceived?: number;
+  packetsReceived?: number;
+  framesDecoded?: number;
+};
+
+/**
+ * One look at the statistics of several tracks: one getStats per connection, whose inbound-rtp
+ * entries name their track (trackIdentifier). Asking per receiver costs the same as per
+ * connection in Chromium (it gathers the whole report, then filters), so six tracks on one
+ * transport were six whole reports per look, on the main thread of a page that a switch keeps busy.
+ */
+export class StatsLook {
+  readonly #reports = new Map<object, Promise<RTCStatsReport | undefined>>();
+
+  async read(t: RemoteTrack): Promise<Inbound> {
+    const connection = t.connection;
+    let pending = this.#reports.get(connection.key);
+    if (!pending) {
+      pending = connection.read().catch(() => undefined);
+      this.#reports.set(connection.key, pending);
+    }
+    const report = await pending;
+    if (!report) return readInbound(t);
+    const out: Inbound = { bytesReceived: 0, packetsReceived: 0, framesDecoded: 0 };
+    let named = false;
+    report.forEach((s: InboundRtp) => {
+      if (s.type !== 'inbound-rtp') return;
+      if (s.trackIdentifier === undefined) return;
+      named = true;
+      if (s.trackIdentifier !== t.track.id || (s.kind !== undefined && s.kind !== t.kind)) return;
+      add(out, s);
+    });
+    // A browser whose inbound-rtp does not name tracks: ask the receiver itself. (With no
+    // inbound-rtp at all, the connection received nothing, so neither did this track.)
+    if (!named && hasInbound(report)) return readInbound(t);
+    return out;
+  }
+}
+
+function hasInbound(report: RTCStatsReport): boolean {
+  let found = false;
+  report.forEach((s: InboundRtp) => {
+    if (s.type === 'inbound-rtp') found = true;
+  });
+  return found;
+}
+
+function add(out: Inbound, s: InboundRtp): void {
+  out.bytesReceived += s.bytesReceived ?? 0;
+  out.packetsReceived += s.packetsReceived ?? 0;
+  out.framesDecoded += s.framesDecoded ?? 0;
+}
+
 /** What a receiver got so far, from its inbound-rtp stats of its own kind. */
-export async function readInbound(
-  t: Pick<RemoteTrack, 'kind' | 'getStats'>,
-): Promise<{ bytesReceived: number; packetsReceived: number; framesDecoded: number }> {
-  const out = { bytesReceived: 0, packetsReceived: 0, framesDecoded: 0 };
+export async function readInbound(t: Pick<RemoteTrack, 'kind' | 'getStats'>): Promise<Inbound> {
+  const out: Inbound = { bytesReceived: 0, packetsReceived: 0, framesDecoded: 0 };
   try {
     const report = await t.getStats();
-    report.forEach(
-      (s: {
-        type?: string;
-        kind?: string;
-        bytesReceived?: number;
-        packetsReceived?: number;
-        framesDecoded?: number;
-      }) => {
-        if (s.type !== 'inbound-rtp') return;
-        if (s.kind !== undefined && s.kind !== t.kind) return;
-        out.bytesReceived += s.bytesReceived ?? 0;
-        out.packetsReceived += s.packetsReceived ?? 0;
-        out.framesDecoded += s.framesDecoded ?? 0;
-      },
-    );
+    report.forEach((s: InboundRtp) => {
+      if (s.type !== 'inbound-rtp') return;
+      if (s.kind !== undefined && s.kind !== t.kind) return;
+      add(out, s);
+    });
   } catch {
     // A closed receiver has no stats.
   }

@@ -4,6 +4,7 @@ import type {
   PeerInfo,
   ServerMessage,
   ServerMessageOf,
+  SfuCapabilitiesResponse,
 } from '../protocol/index.ts';
 import { AudioLevelReporter } from './AudioLevelReporter.ts';
 import { Chat } from './Chat.ts';
@@ -254,6 +255,31 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
   }
 
   // ------------------------------------------------------------------ connection
+
+  /**
+   * Gets ready to connect to `url` (the same as connect's) ahead of the join, like LiveKit's
+   * prepareConnection: fetches the server's SFU capabilities (GET /api/sfu/capabilities) and loads
+   * the mediasoup Device with them, which starts the browser's WebRTC engine. Call it while the
+   * page asks for the camera: a room that moves to the SFU as this client joins then does not
+   * wait for it. Never fails: without it (an SFU that is off, an old server) connect does the same
+   * later.
+   */
+  async prepareConnection(url: string): Promise<void> {
+    try {
+      const endpoint = new URL('api/sfu/capabilities', new URL(url.replace(/^ws/i, 'http')));
+      const response = await fetch(endpoint, { headers: { accept: 'application/json' } });
+      if (!response.ok) {
+        this.#log('prepareConnection: no SFU capabilities,', response.status);
+        return;
+      }
+      // Not parsed with the protocol's schema (the SDK ships without zod): Device.load checks them.
+      const body = (await response.json()) as Partial<SfuCapabilitiesResponse> | null;
+      if (!body?.routerRtpCapabilities) throw new Error('no routerRtpCapabilities in the answer');
+      await loadDevice(body.routerRtpCapabilities);
+    } catch (err) {
+      this.#log('prepareConnection failed:', err);
+    }
+  }
 
   /** Connects to `url` (ws:// or wss://, the server's /ws) and joins the room. */
   async connect(url: string, options: ConnectOptions): Promise<RoomInfo> {

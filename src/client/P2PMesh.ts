@@ -3,7 +3,7 @@ import type { FrameTransform } from './e2ee/FrameCryptor.ts';
 import { CandidateQueue, decideOnDescription, isPolite, opensFirst } from './negotiation.ts';
 import type { OutgoingClientMessage } from './Signaling.ts';
 import { isScreenSource, SCREEN_STREAM_TAG, sourceFromStreamId, USER_STREAM_TAG } from './sources.ts';
-import type { TrackCandidate } from './TrackRegistry.ts';
+import type { ConnectionStats, TrackCandidate } from './TrackRegistry.ts';
 import type { MediaKind, MediaSource } from './types.ts';
 import { OpenCallError } from './types.ts';
 
@@ -14,6 +14,7 @@ export interface P2PTrack extends TrackCandidate {
   receiver: RTCRtpReceiver;
   paused: boolean;
   getStats(): Promise<RTCStatsReport>;
+  connection: ConnectionStats;
 }
 
 export interface P2PMeshOptions {
@@ -59,6 +60,8 @@ interface Link {
   watched: WeakSet<MediaStream>;
   closed: boolean;
   restartTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The connection's statistics, shared by the tracks it delivers. */
+  stats: ConnectionStats;
 }
 
 interface Stashed {
@@ -328,6 +331,7 @@ export class P2PMesh {
       watched: new WeakSet(),
       closed: false,
       restartTimer: undefined,
+      stats: { key: pc, read: () => pc.getStats() },
     };
     this.#links.set(peerId, link);
     this.#o.log('p2p: open', peerId, link.polite ? '(polite)' : '(impolite)');
@@ -480,6 +484,7 @@ export class P2PMesh {
       receiver,
       paused: false,
       getStats: () => receiver.getStats(),
+      connection: link.stats,
     };
     link.received.set(transceiver, candidate);
     this.#o.log('p2p: track', link.peerId, source, kind);

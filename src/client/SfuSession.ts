@@ -20,7 +20,7 @@ import type { FrameTransform } from './e2ee/FrameCryptor.ts';
 import { toDeviceRtpParameters, toWireRtpCapabilities, toWireRtpParameters } from './mediasoupWire.ts';
 import type { Signaling } from './Signaling.ts';
 import { isScreenSource } from './sources.ts';
-import type { TrackCandidate } from './TrackRegistry.ts';
+import type { ConnectionStats, TrackCandidate } from './TrackRegistry.ts';
 import type { MediaSource } from './types.ts';
 import { OpenCallError } from './types.ts';
 
@@ -33,6 +33,7 @@ export interface SfuTrack extends TrackCandidate {
   /** The producer is paused (the sender muted it): no media is expected. */
   paused: boolean;
   getStats(): Promise<RTCStatsReport>;
+  connection: ConnectionStats;
 }
 
 /** The SFU pushes a session handles (the client's push dispatch routes them here). */
@@ -86,6 +87,16 @@ const ENCODINGS: Partial<Record<MediaSource, RtpEncodingParameters[]>> = {
   screen: [{ maxBitrate: 2_500_000, maxFramerate: 15 }],
 };
 
+/** What consuming a remote producer starts from (sfu-joined's list, or sfu-new-producer). */
+type ConsumableProducer = Pick<ProducerInfo, 'producerId' | 'peerId' | 'kind' | 'source' | 'paused'>;
+
+/** A consumer the server created for us, whose browser side is still to be made. */
+interface RequestedConsumer {
+  transport: Transport;
+  info: ConsumableProducer;
+  reply: ServerMessageOf<'sfu-consumed'>;
+}
+
 interface LocalEntry {
   track: MediaStreamTrack | null;
   paused: boolean;
@@ -113,6 +124,7 @@ export class SfuSession {
   readonly #dataConsumers = new Map<string, DataConsumer>();
   #started: Promise<void> | undefined;
   #ready = false;
+  #receiving = false;
   #closed = false;
   #everConnected = false;
   #warm: boolean;
@@ -140,6 +152,14 @@ export class SfuSession {
   /** Joined, transports made, our tracks produced and the room's producers consumed. */
   get ready(): boolean {
     return this.#ready;
+  }
+
+  /**
+   * Every producer the room had when we joined is consumed (our own producers may still be on
+   * their way): from here, what we receive over the SFU is all a switch needs to look at.
+   */
+  get receiving(): boolean {
+    return this.#receiving;
   }
 
   get closed(): boolean {
@@ -195,7 +215,9 @@ export class SfuSession {
     if (this.#closed) return;
     switch (message.type) {
       case 'sfu-new-producer':
-        if (this.#started) void this.#consume(message);
+        if (!this.#started) break;
+        if (message.consumer) void this.#consumeMade(message, message.consumer);
+        else void this.#consume(message);
         break;
       case 'sfu-producer-closed':
         this.#dropProducer(message.producerId);
@@ -263,6 +285,7 @@ export class SfuSession {
     if (this.#closed) return [];
     this.#closed = true;
     this.#ready = false;
+    this.#receiving = false;
     for (const transport of this.#transports) {
       try {
         transport.close();
@@ -285,24 +308,45 @@ export class SfuSession {
     const device = await loadDevice(routerRtpCapabilities, this.#o.handlerName);
     this.#assertOpen();
     this.#device = device;
-    const joined = await this.#o.signaling.request(
+    const joining = this.#o.signaling.request(
       { type: 'sfu-join', rtpCapabilities: toWireRtpCapabilities(device.recvRtpCapabilities) },
       'sfu-joined',
     );
+    // The transports are asked for at once, not after sfu-joined: the server runs a session's
+    // requests in order, so they come right after the join, and a busy page saves a round trip.
+    this.#recvTransport = this.#createTransport('recv');
+    this.#recvTransport.catch(() => undefined); // (awaited below; a failed join fails it too)
+    const publishing = [...this.#local.values()].some((e) => e.track && e.track.readyState !== 'ended');
+    if (publishing) this.#sendTransportReady().catch(() => undefined); // awaited when producing
+    const joined = await joining;
     this.#assertOpen();
     // Producing starts at once and in parallel with the receive side: the other peers can only
     // switch once our producers exist, so they are the critical path of the room's switch.
-    this.#recvTransport = this.#createTransport('recv');
     const producing = this.#enqueue(async () => {
       // Video first: its consumers also wait for a key frame, the longest step of a switch.
       const sources = [...this.#local.keys()].sort((a, b) => Number(b === 'camera') - Number(a === 'camera'));
       await Promise.all(sources.map((source) => this.#syncProducer(source)));
     });
     await this.#recvTransport;
-    await Promise.all([producing, ...joined.producers.map((p) => this.#consume(p))]);
+    const consuming = this.#consumeAll(joined.producers).then(() => {
+      this.#receiving = true;
+    });
+    await Promise.all([producing, consuming]);
     this.#assertOpen();
     this.#ready = true;
     this.#o.log('sfu: ready,', this.#producers.size, 'producers,', this.tracks.length, 'consumers');
+  }
+
+  readonly #transportStats = new WeakMap<Transport, ConnectionStats>();
+
+  /** The recv transport's statistics, one object for all its consumers. */
+  #statsOf(transport: Transport): ConnectionStats {
+    let stats = this.#transportStats.get(transport);
+    if (!stats) {
+      stats = { key: transport, read: () => transport.getStats() };
+      this.#transportStats.set(transport, stats);
+    }
+    return stats;
   }
 
   #assertOpen(): void {
@@ -517,20 +561,74 @@ export class SfuSession {
     }
   }
 
-  async #consume(
-    info: Pick<ProducerInfo, 'producerId' | 'peerId' | 'kind' | 'source' | 'paused'>,
+  /**
+   * Consumes the room's producers as we come in, with one SDP round for all: mediasoup-client
+   * batches the consume() calls of one tick, so they wait for every sfu-consumed (a few ms apart)
+   * and then go together. One by one, on a loaded browser, the first took a round to itself and
+   * the rest waited for it (0.3-0.6 s more before the newcomer saw anyone).
+   */
+  async #consumeAll(producers: readonly ConsumableProducer[]): Promise<void> {
+    const replies = await Promise.all(producers.map((p) => this.#requestConsumer(p)));
+    await Promise.all(replies.map((r) => (r ? this.#attachConsumer(r) : undefined)));
+  }
+
+  async #consume(info: ConsumableProducer): Promise<void> {
+    const requested = await this.#requestConsumer(info);
+    if (requested) await this.#attachConsumer(requested);
+  }
+
+  /** A producer the server made our consumer of already (sfu-new-producer's `consumer`). */
+  async #consumeMade(
+    info: ConsumableProducer,
+    made: NonNullable<ServerMessageOf<'sfu-new-producer'>['consumer']>,
   ): Promise<void> {
     if (info.peerId === this.#o.selfId || this.#consumers.has(info.producerId)) return;
     if (this.#closedProducers.has(info.producerId)) return;
     this.#consumers.set(info.producerId, 'pending');
+    let transport: Transport | undefined;
+    try {
+      transport = await this.#recvTransport;
+    } catch (err) {
+      this.#consumeFailed(info, err);
+      return;
+    }
+    if (!transport) {
+      this.#consumers.delete(info.producerId);
+      return;
+    }
+    const reply = { type: 'sfu-consumed' as const, ...made, ...pick(info) };
+    await this.#attachConsumer({ transport, info, reply });
+  }
+
+  /** Asks the server for a consumer of `info` (sfu-consume); undefined when there is nothing to consume. */
+  async #requestConsumer(info: ConsumableProducer): Promise<RequestedConsumer | undefined> {
+    if (info.peerId === this.#o.selfId || this.#consumers.has(info.producerId)) return undefined;
+    if (this.#closedProducers.has(info.producerId)) return undefined;
+    this.#consumers.set(info.producerId, 'pending');
     try {
       const transport = await this.#recvTransport;
-      if (!transport || this.#closed) return;
+      if (!transport || this.#closed) {
+        this.#consumers.delete(info.producerId);
+        return undefined;
+      }
       const reply = await this.#o.signaling.request(
         { type: 'sfu-consume', producerId: info.producerId },
         'sfu-consumed',
       );
-      if (this.#closed || this.#consumers.get(info.producerId) !== 'pending') return;
+      if (this.#closed || this.#consumers.get(info.producerId) !== 'pending') return undefined;
+      return { transport, info, reply };
+    } catch (err) {
+      this.#consumeFailed(info, err);
+      return undefined;
+    }
+  }
+
+  /** Makes the browser's side of a consumer the server created, shows its track and resumes it. */
+  async #attachConsumer({ transport, info, reply }: RequestedConsumer): Promise<void> {
+    // The producer went while the others' replies came: nothing to make.
+    if (this.#closed || this.#consumers.get(info.producerId) !== 'pending') return;
+    try {
+      // No await before this: consumers attached in one tick share an SDP round.
       const consumer = await transport.consume({
         id: reply.consumerId,
         producerId: reply.producerId,
@@ -558,28 +656,40 @@ export class SfuSession {
         producerId: reply.producerId,
         paused: reply.producerPaused,
         getStats: () => consumer.getStats(),
+        connection: this.#statsOf(transport),
       };
       this.#consumers.set(info.producerId, track);
       consumer.on('trackended', () => this.#dropProducer(reply.producerId));
       consumer.on('transportclose', () => this.#dropProducer(reply.producerId));
       this.#o.log('sfu: consuming', reply.peerId, reply.source, consumer.id);
-      this.#o.onTrack(track);
-      await this.#o.signaling
+      // The resume goes out before the app hears of the track, and so do the resumes of the other
+      // consumers made in the same SDP round (the app's turn is a microtask later): what the app
+      // does with a track (a <video>, a new layout) takes the main thread, and on a busy machine
+      // 50 ms or more per track, which the media should not wait for.
+      const resumed = this.#o.signaling
         .request({ type: 'sfu-resume-consumer', consumerId: consumer.id })
         .catch((err) => {
           if (!this.#closed) this.#o.onError(asError(err, 'SFU_FAILED'));
         });
+      queueMicrotask(() => {
+        if (this.#consumers.get(info.producerId) === track) this.#o.onTrack(track);
+      });
+      await resumed;
     } catch (err) {
-      if (this.#consumers.get(info.producerId) === 'pending') this.#consumers.delete(info.producerId);
-      if (this.#closed) return;
-      // The producer may have closed while we asked; that is not worth an error event.
-      const code = (err as { code?: string }).code;
-      if (code === 'PRODUCER_NOT_FOUND' || code === 'CANNOT_CONSUME') {
-        this.#o.log('sfu: cannot consume', info.producerId, code);
-        return;
-      }
-      this.#o.onError(asError(err, 'SFU_FAILED'));
+      this.#consumeFailed(info, err);
     }
+  }
+
+  #consumeFailed(info: ConsumableProducer, err: unknown): void {
+    if (this.#consumers.get(info.producerId) === 'pending') this.#consumers.delete(info.producerId);
+    if (this.#closed) return;
+    // The producer may have closed while we asked; that is not worth an error event.
+    const code = (err as { code?: string }).code;
+    if (code === 'PRODUCER_NOT_FOUND' || code === 'CANNOT_CONSUME') {
+      this.#o.log('sfu: cannot consume', info.producerId, code);
+      return;
+    }
+    this.#o.onError(asError(err, 'SFU_FAILED'));
   }
 
   async #consumeData(info: ServerMessageOf<'sfu-new-data-producer'>): Promise<void> {
@@ -636,6 +746,11 @@ export class SfuSession {
     const entry = this.#consumers.get(producerId);
     if (entry && entry !== 'pending') entry.paused = paused;
   }
+}
+
+/** Whose producer it is, in the fields sfu-consumed has too. */
+function pick({ producerId, peerId, kind, source }: ConsumableProducer) {
+  return { producerId, peerId, kind, source };
 }
 
 function asError(err: unknown, code: 'SFU_FAILED'): OpenCallError {

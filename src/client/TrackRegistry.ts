@@ -1,5 +1,15 @@
 import type { MediaKind, MediaPath, MediaSource } from './types.ts';
 
+/**
+ * The connection a remote track arrives on, for reading the statistics of all its tracks at once:
+ * a browser gathers a connection's whole report even when asked about one receiver.
+ */
+export interface ConnectionStats {
+  /** The same object for every track of one connection (its RTCPeerConnection, its transport). */
+  readonly key: object;
+  read(): Promise<RTCStatsReport>;
+}
+
 /** One remote track as one path delivers it. */
 export interface TrackCandidate {
   /** Unique per candidate (a P2P receiver or an SFU consumer). */

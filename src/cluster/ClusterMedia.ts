@@ -146,7 +146,7 @@ export class ClusterMedia implements RoomMediaController {
   }
 
   /** The same on every node (same codecs, same mediasoup): a room's own router or the defaults. */
-  routerRtpCapabilities(roomId: string): RouterRtpCapabilities | undefined {
+  routerRtpCapabilities(roomId?: string): RouterRtpCapabilities | undefined {
     return this.#local.routerRtpCapabilities(roomId);
   }
 

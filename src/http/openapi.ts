@@ -30,6 +30,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'rooms', description: 'Create, inspect, list and close rooms' },
         { name: 'health', description: 'Liveness and readiness probes' },
+        { name: 'sfu', description: "The SFU's router capabilities, for clients to prepare before joining" },
       ],
     },
     hideUntagged: true,

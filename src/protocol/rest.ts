@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BreakoutRoom, ConnectionMode, Encryption, Id, MediaState, RoomModePolicy } from './common.ts';
+import { RouterRtpCapabilities } from './mediasoup.ts';
 import { ProducerInfo } from './server.ts';
 
 /*
@@ -243,3 +244,13 @@ export const RecordingStoppedResponse = RecordingStartedResponse.extend({
   sizeBytes: z.number(),
   durationS: z.number(),
 });
+
+// ------------------------------------------------------------------------------- SFU
+
+/**
+ * GET /api/sfu/capabilities: the RTP capabilities every router of this server gets (room-joined
+ * carries the same). A client loads its mediasoup Device with them before it joins a room, so a
+ * switch to the SFU never waits for that (the SDK's prepareConnection).
+ */
+export const SfuCapabilitiesResponse = z.object({ routerRtpCapabilities: RouterRtpCapabilities });
+export type SfuCapabilitiesResponse = z.infer<typeof SfuCapabilitiesResponse>;

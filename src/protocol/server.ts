@@ -267,7 +267,26 @@ export const serverMessages = defineServerMessages({
       producerPaused: z.boolean(),
     },
   },
-  'sfu-new-producer': { delivery: 'push', shape: ProducerInfo.shape },
+  'sfu-new-producer': {
+    delivery: 'push',
+    shape: {
+      ...ProducerInfo.shape,
+      /**
+       * The consumer the server made for this peer already (on its recv transport, paused), when it
+       * has one: the client skips sfu-consume (which would answer with this same consumer) and
+       * sends sfu-resume-consumer once its side exists. One round trip less per peer when someone
+       * starts producing, the step a switch to the SFU waits for.
+       */
+      consumer: z
+        .object({
+          consumerId: z.string(),
+          rtpParameters: ConsumerRtpParameters,
+          paused: z.boolean(),
+          producerPaused: z.boolean(),
+        })
+        .optional(),
+    },
+  },
   'sfu-data-produced': { delivery: 'reply', shape: { dataProducerId: z.string() } },
   /** A data producer this peer may consume (its owner sent it to the room, or to this peer). */
   'sfu-new-data-producer': {

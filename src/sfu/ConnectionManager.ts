@@ -34,7 +34,7 @@ import {
   RoomRecording,
 } from './recording/RoomRecorder.ts';
 import { SfuRoom } from './SfuRoom.ts';
-import type { SfuObjectCounts, SfuRoomApi, SfuRoomCloseReason } from './SfuRoomTypes.ts';
+import type { ConsumerInfo, SfuObjectCounts, SfuRoomApi, SfuRoomCloseReason } from './SfuRoomTypes.ts';
 
 /** How long a room whose worker died waits for a replacement before an `auto` room falls back to P2P. */
 const REBUILD_WAIT_MS = 5_000;
@@ -230,8 +230,9 @@ export class ConnectionManager implements RoomMediaController {
    * of this server will have (same codecs, same mediasoup): clients load their Device with them
    * ahead of a switch, which takes that step off the switch's critical path.
    */
-  routerRtpCapabilities(roomId: string): RouterRtpCapabilities | undefined {
-    return this.#rooms.get(roomId)?.sfu?.rtpCapabilities ?? this.#defaultRtpCapabilities;
+  routerRtpCapabilities(roomId?: string): RouterRtpCapabilities | undefined {
+    const room = roomId === undefined ? undefined : this.#rooms.get(roomId);
+    return room?.sfu?.rtpCapabilities ?? this.#defaultRtpCapabilities;
   }
 
   /** Learns the capabilities routers get from a throw-away router, once the pool runs. */
@@ -987,14 +988,47 @@ export class ConnectionManager implements RoomMediaController {
     sfu?.close();
   }
 
+  /**
+   * sfu-new-producer to one peer, with the consumer made for it already when it has a recv
+   * transport (as mediasoup-demo does): its client attaches and resumes it without a sfu-consume
+   * round trip, one of the steps between a newcomer's camera and everyone seeing it. A peer with
+   * no recv transport yet, or a consumer that cannot be made, gets the plain push and consumes
+   * on its own; a producer gone meanwhile gets no push (its sfu-producer-closed went out already).
+   */
+  async #announceProducer(
+    sfu: SfuRoomApi,
+    peerId: string,
+    info: ProducerInfo,
+    send: (peerId: string, message: OutgoingMessage) => void,
+  ): Promise<void> {
+    let consumer: ConsumerInfo | undefined;
+    if (sfu.hasRecvTransport(peerId)) {
+      consumer = await sfu.consume(peerId, info.producerId).catch(() => undefined);
+      if (!sfu.hasProducer(info.producerId)) return;
+    }
+    send(peerId, {
+      type: 'sfu-new-producer',
+      ...info,
+      ...(consumer && {
+        consumer: {
+          consumerId: consumer.consumerId,
+          rtpParameters: consumer.rtpParameters,
+          paused: consumer.paused,
+          producerPaused: consumer.producerPaused,
+        },
+      }),
+    });
+  }
+
   #wireSfuEvents(state: RoomMedia, sfu: SfuRoomApi): void {
     const { roomId } = state;
     const send = (peerId: string, message: OutgoingMessage) =>
       this.#messenger.sendTo(roomId, peerId, message);
     sfu.on('activespeaker', ({ peerId }) => state.speaker.set(peerId));
     sfu.on('newproducer', (info) => {
-      for (const peerId of sfu.peerIds)
-        if (peerId !== info.peerId) send(peerId, { type: 'sfu-new-producer', ...info });
+      for (const peerId of sfu.peerIds) {
+        if (peerId !== info.peerId) void this.#announceProducer(sfu, peerId, info, send);
+      }
     });
     sfu.on('producerclosed', ({ producerId, peerId: owner }) => {
       for (const peerId of sfu.peerIds) {

@@ -74,8 +74,11 @@ export interface JoinEffects {
 /** What signaling and REST need from the per-room mode state machine. */
 export interface RoomMediaController {
   modeOf(roomId: string): ConnectionMode;
-  /** The room's router capabilities; for a P2P room, those its router would have (undefined without SFU). */
-  routerRtpCapabilities(roomId: string): RouterRtpCapabilities | undefined;
+  /**
+   * The room's router capabilities; for a P2P room, or without a room, those every router of this
+   * server gets (undefined without SFU).
+   */
+  routerRtpCapabilities(roomId?: string): RouterRtpCapabilities | undefined;
   /**
    * A peer joins, `participantCount` including it. A transition this join causes starts here;
    * the caller sends what it returns (see JoinEffects for the order).

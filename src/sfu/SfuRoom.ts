@@ -128,6 +128,8 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
   /** Which transport each producer / consumer lives on. */
   readonly #producerTransport = new Map<string, string>();
   readonly #consumerTransport = new Map<string, string>();
+  /** Consumers being made, by peer and producer: a second ask waits for the first. */
+  readonly #consuming = new Map<string, Promise<ConsumerInfo>>();
   readonly #firstResumes = new FirstResumes({
     anyOpenConsumer: (producerId, test) => {
       for (const consumer of this.#consumersOf(producerId)) if (test(consumer)) return true;
@@ -190,6 +192,17 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
 
   hasPeer(peerId: string): boolean {
     return this.#peers.has(peerId);
+  }
+
+  hasRecvTransport(peerId: string): boolean {
+    const peer = this.#peers.get(peerId);
+    if (!peer) return false;
+    for (const t of peer.transports.values()) if (t.appData.direction === 'recv' && !t.closed) return true;
+    return false;
+  }
+
+  hasProducer(producerId: string): boolean {
+    return this.#producers.has(producerId);
   }
 
   addPeer(peerId: string, rtpCapabilities: RtpCapabilities): ProducerInfo[] {
@@ -374,7 +387,22 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     return producer.id;
   }
 
-  async consume(
+  /**
+   * A consumer of `producerId` for `peerId`, created paused; asked again (a retried request, or the
+   * peer asking for one the server made on its own), the same consumer, even while it is being made.
+   */
+  consume(peerId: string, producerId: string, rtpCapabilities?: RtpCapabilities): Promise<ConsumerInfo> {
+    const key = `${peerId}\n${producerId}`;
+    const pending = this.#consuming.get(key);
+    if (pending) return pending;
+    const made = this.#consume(peerId, producerId, rtpCapabilities).finally(() => {
+      this.#consuming.delete(key);
+    });
+    this.#consuming.set(key, made);
+    return made;
+  }
+
+  async #consume(
     peerId: string,
     producerId: string,
     rtpCapabilities?: RtpCapabilities,

@@ -159,6 +159,9 @@ export interface SfuRoomApi extends EnhancedEventEmitter<SfuRoomEvents> {
   /** Live transports, producers and consumers of the room (metrics). */
   objectCounts(): SfuObjectCounts;
   hasPeer(peerId: string): boolean;
+  /** The peer has a recv transport: consumers can be made for it. */
+  hasRecvTransport(peerId: string): boolean;
+  hasProducer(producerId: string): boolean;
   /** Registers (or re-registers) a peer; returns the other peers' producers to consume. */
   addPeer(peerId: string, rtpCapabilities: RtpCapabilities): ProducerInfo[];
   /** A new send or recv transport; a peer has at most one of each, a new one replaces the old. */

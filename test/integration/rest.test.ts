@@ -29,6 +29,13 @@ describe('REST API', () => {
     expect(new Date(body.createdAt).toISOString()).toBe(body.createdAt);
   });
 
+  it('GET /api/sfu/capabilities is 503 SFU_UNAVAILABLE when the SFU is off', async () => {
+    server = await startServer(); // SFU_ENABLED=false
+    const res = await server.app.inject({ method: 'GET', url: '/api/sfu/capabilities' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ code: 'SFU_UNAVAILABLE', statusCode: 503 });
+  });
+
   it('POST /api/rooms accepts an empty body and a chosen roomId, and refuses a taken one', async () => {
     server = await startServer();
     const a = await server.app.inject({ method: 'POST', url: '/api/rooms' });

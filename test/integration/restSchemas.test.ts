@@ -155,6 +155,7 @@ describe('GET /api/openapi.json', () => {
         'delete /api/rooms/{roomId}/recordings/{recordingId} 200,400,401,403,404,429,500',
         'get /api/rooms 200,400,401,403,429,500',
         'get /api/rooms/{roomId} 200,400,404,429,500',
+        'get /api/sfu/capabilities 200,429,500,503',
         'get /health 200',
         'get /ready 200,503',
         'post /api/rooms 201,400,401,409,429,500,503',

@@ -409,3 +409,28 @@ describe('OpenCallClient (fake server)', () => {
     client.close();
   });
 });
+
+describe('OpenCallClient.prepareConnection', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
+  it('asks the server the signaling URL names for its SFU capabilities, and never fails', async () => {
+    const asked: string[] = [];
+    vi.stubGlobal('fetch', async (url: URL) => {
+      asked.push(String(url));
+      if (asked.length === 2) throw new TypeError('network down');
+      return new Response(JSON.stringify({ code: 'SFU_UNAVAILABLE' }), { status: 503 });
+    });
+    const client = newClient();
+    await expect(client.prepareConnection('ws://host:4000/ws')).resolves.toBeUndefined();
+    await expect(client.prepareConnection('wss://meet.example.com/opencall/ws')).resolves.toBeUndefined();
+    // An answer without capabilities: nothing to load, no error either.
+    vi.stubGlobal('fetch', async () => new Response('{}', { status: 200 }));
+    await expect(client.prepareConnection('ws://host:4000/ws')).resolves.toBeUndefined();
+    expect(asked).toEqual([
+      'http://host:4000/api/sfu/capabilities',
+      'https://meet.example.com/opencall/api/sfu/capabilities',
+    ]);
+  });
+});

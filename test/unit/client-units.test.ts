@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LocalMedia, type LocalMediaHooks } from '../../src/client/LocalMedia.ts';
-import { MediaFlowProbe, readInbound } from '../../src/client/MediaFlowProbe.ts';
+import { MediaFlowProbe, readInbound, StatsLook } from '../../src/client/MediaFlowProbe.ts';
 import type { RemoteTrack } from '../../src/client/MediaPaths.ts';
 import {
   toDeviceRtpCapabilities,
@@ -172,24 +172,30 @@ describe('ServerPushes', () => {
 });
 
 describe('MediaFlowProbe', () => {
-  /** A receiver whose decoded-frame counter the test advances. */
-  const fakeTrack = (id: string, path: 'p2p' | 'sfu', frames: { n: number }): RemoteTrack =>
-    ({
+  /** A track that can unmute: the probe listens for that. */
+  const mediaTrack = (id: string) => Object.assign(new EventTarget(), { id }) as unknown as MediaStreamTrack;
+  const inbound = (frames: number, trackIdentifier?: string) => ({
+    type: 'inbound-rtp',
+    kind: 'video',
+    framesDecoded: frames,
+    bytesReceived: frames * 100,
+    ...(trackIdentifier !== undefined && { trackIdentifier }),
+  });
+  /** A receiver whose decoded-frame counter the test advances; alone on its connection. */
+  const fakeTrack = (id: string, path: 'p2p' | 'sfu', frames: { n: number }): RemoteTrack => {
+    const track = mediaTrack(`track-${id}`);
+    return {
       id,
       peerId: 'a',
       source: 'camera',
       kind: 'video',
       path,
-      track: { id } as MediaStreamTrack,
+      track,
       paused: false,
-      getStats: async () =>
-        new Map([
-          [
-            'x',
-            { type: 'inbound-rtp', kind: 'video', framesDecoded: frames.n, bytesReceived: frames.n * 100 },
-          ],
-        ]),
-    }) as unknown as RemoteTrack;
+      getStats: async () => new Map([['x', inbound(frames.n)]]),
+      connection: { key: {}, read: async () => new Map([['x', inbound(frames.n, track.id)]]) },
+    } as unknown as RemoteTrack;
+  };
 
   it('reads inbound-rtp of the track kind only, and survives a closed receiver', async () => {
     const frames = { n: 7 };
@@ -209,7 +215,7 @@ describe('MediaFlowProbe', () => {
     );
     const frames = { n: 1 };
     registry.add(fakeTrack('s1', 'sfu', frames));
-    const sfu = { ready: true, mediaConnected: false, anyTransportConnected: true };
+    const sfu = { receiving: true, mediaConnected: false, anyTransportConnected: true };
     const reported: string[] = [];
     const probe = new MediaFlowProbe({
       registry,
@@ -236,6 +242,33 @@ describe('MediaFlowProbe', () => {
     expect(reported).toEqual([]);
   });
 
+  it('looks again at once when a track it waits for unmutes, not at the next poll', async () => {
+    const registry = new TrackRegistry<RemoteTrack>(
+      () => {},
+      () => {},
+    );
+    const frames = { n: 0 };
+    const t = fakeTrack('s1', 'sfu', frames);
+    registry.add(t);
+    const sfu = { receiving: true, mediaConnected: true, anyTransportConnected: true };
+    const probe = new MediaFlowProbe({
+      registry,
+      sfu: () => sfu as unknown as SfuSession,
+      switchTimeoutMs: 60_000,
+      reportSfuFailure: () => {},
+      log: () => {},
+      pollMs: 60_000,
+    });
+    const started = Date.now();
+    const result = probe.waitForPath('sfu', () => true);
+    // The first look saw nothing; the next poll is a minute away.
+    await new Promise((r) => setTimeout(r, 20));
+    frames.n = 1;
+    t.track.dispatchEvent(new Event('unmute'));
+    expect(await result).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it('never resolves true on a timer: it reports an SFU that nothing connected to, and stops when no longer current', async () => {
     const registry = new TrackRegistry<RemoteTrack>(
       () => {},
@@ -247,7 +280,7 @@ describe('MediaFlowProbe', () => {
     const probe = new MediaFlowProbe({
       registry,
       sfu: () =>
-        ({ ready: true, mediaConnected: false, anyTransportConnected: false }) as unknown as SfuSession,
+        ({ receiving: true, mediaConnected: false, anyTransportConnected: false }) as unknown as SfuSession,
       switchTimeoutMs: 10,
       reportSfuFailure: (reason) => reported.push(reason),
       log: () => {},
@@ -258,6 +291,60 @@ describe('MediaFlowProbe', () => {
     expect(reported).toEqual(['connect-timeout']);
     current = false;
     expect(await result).toBe(false);
+  });
+});
+
+describe('StatsLook', () => {
+  const track = (id: string, reads: { n: number }, report: () => Map<string, object>, key: object) =>
+    ({
+      id,
+      peerId: 'a',
+      source: 'camera',
+      kind: 'video',
+      path: 'sfu',
+      track: { id: `track-${id}` },
+      paused: false,
+      getStats: async () => new Map([['own', { type: 'inbound-rtp', kind: 'video', framesDecoded: 99 }]]),
+      connection: {
+        key,
+        read: async () => {
+          reads.n++;
+          return report();
+        },
+      },
+    }) as unknown as RemoteTrack;
+
+  it('reads a connection once for all its tracks, and gives each its own inbound-rtp', async () => {
+    const reads = { n: 0 };
+    const key = {};
+    const report = () =>
+      new Map<string, object>([
+        ['1', { type: 'inbound-rtp', kind: 'video', trackIdentifier: 'track-a', framesDecoded: 5 }],
+        ['2', { type: 'inbound-rtp', kind: 'video', trackIdentifier: 'track-b', framesDecoded: 9 }],
+        ['3', { type: 'inbound-rtp', kind: 'audio', trackIdentifier: 'track-a', bytesReceived: 1 }],
+      ]);
+    const look = new StatsLook();
+    const [a, b, c] = await Promise.all([
+      look.read(track('a', reads, report, key)),
+      look.read(track('b', reads, report, key)),
+      look.read(track('c', reads, report, key)),
+    ]);
+    expect(reads.n).toBe(1);
+    expect(a.framesDecoded).toBe(5);
+    expect(a.bytesReceived).toBe(0); // the audio entry is not the video track's
+    expect(b.framesDecoded).toBe(9);
+    // Named tracks, none of them c: c received nothing yet.
+    expect(c.framesDecoded).toBe(0);
+  });
+
+  it("asks the receiver itself when the browser's inbound-rtp names no track", async () => {
+    const reads = { n: 0 };
+    const unnamed = () =>
+      new Map<string, object>([['1', { type: 'inbound-rtp', kind: 'video', framesDecoded: 3 }]]);
+    expect((await new StatsLook().read(track('a', reads, unnamed, {}))).framesDecoded).toBe(99);
+    // A connection with no inbound-rtp at all: nothing received, no second read.
+    const empty = () => new Map<string, object>();
+    expect((await new StatsLook().read(track('a', reads, empty, {}))).framesDecoded).toBe(0);
   });
 });
 

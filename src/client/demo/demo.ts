@@ -164,6 +164,8 @@ async function main(): Promise<void> {
   document.title = `${roomId} · OpenCall`;
   wireControls();
   wireClient();
+  // The SFU's Device loads while the camera starts: a room that switches as we join does not wait for it.
+  void client.prepareConnection(wsUrl);
 
   const name = url.searchParams.get('name')?.trim();
   if (name) {

@@ -295,6 +295,27 @@ describe('SfuRoom with four msc-node peers on a real worker', () => {
     await waitFor(() => peer('alice').receivedFrom(bobVideo) > seen + 3, 'bob video still reaching alice');
   });
 
+  it('a consumer asked for twice at once (the server made it as the client asked) is made once', async () => {
+    const camera = await peer('alice').produce('video', 'screen');
+    try {
+      const before = room.objectCounts().consumers;
+      expect(room.hasRecvTransport('bob')).toBe(true);
+      expect(room.hasRecvTransport('nobody')).toBe(false);
+      expect(room.hasProducer(camera.producerId)).toBe(true);
+      const [first, second] = await Promise.all([
+        room.consume('bob', camera.producerId),
+        room.consume('bob', camera.producerId),
+      ]);
+      expect(second.consumerId).toBe(first.consumerId);
+      expect(room.objectCounts().consumers).toBe(before + 1);
+      // And once it exists, asked again: still the same.
+      expect((await room.consume('bob', camera.producerId)).consumerId).toBe(first.consumerId);
+    } finally {
+      room.closeProducer('alice', camera.producerId);
+    }
+    expect(room.hasProducer(camera.producerId)).toBe(false);
+  });
+
   it('the new consumers of one video producer start together, each on a key frame', async () => {
     // Alice shares her screen; bob, carol and dave all consume it, then ask to resume one after
     // the other (bob once every consumer exists, carol a worker round trip after bob asked, dave

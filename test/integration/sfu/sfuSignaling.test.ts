@@ -120,6 +120,59 @@ describe('SFU over the signaling protocol', () => {
     expect(await routers()).toHaveLength(1);
   });
 
+  it('GET /api/sfu/capabilities: the capabilities room-joined carries, before any room exists', async () => {
+    await start();
+    const res = await server.app.inject({ method: 'GET', url: '/api/sfu/capabilities' });
+    expect(res.statusCode).toBe(200);
+    const { routerRtpCapabilities } = res.json();
+    expect(routerRtpCapabilities.codecs.map((c: { mimeType: string }) => c.mimeType)).toEqual(
+      expect.arrayContaining(['audio/opus', 'video/VP8']),
+    );
+    const client = await TestClient.connect(server.wsUrl);
+    plain.push(client);
+    const joined = await client.join('caps', 'a');
+    expect(routerRtpCapabilities).toEqual(joined.routerRtpCapabilities);
+  });
+
+  it('sfu-new-producer carries the consumer made for a peer with a recv transport; sfu-consume answers with that one', async () => {
+    await start();
+    await server.app.inject({ method: 'POST', url: '/api/rooms', payload: { roomId: 'made', mode: 'sfu' } });
+    // A viewer with a recv transport, and one that joined the SFU but made no transport yet.
+    const viewer = await TestClient.connect(server.wsUrl);
+    const early = await TestClient.connect(server.wsUrl);
+    plain.push(viewer, early);
+    for (const [client, id] of [
+      [viewer, 'viewer'],
+      [early, 'early'],
+    ] as const) {
+      const joined = await client.join('made', id);
+      expect(joined.connectionMode).toBe('sfu');
+      const sfuJoined = await client.request({
+        type: 'sfu-join',
+        rtpCapabilities: joined.routerRtpCapabilities,
+      });
+      expect(sfuJoined.type).toBe('sfu-joined');
+    }
+    const created = await viewer.request({ type: 'sfu-create-transport', direction: 'recv' });
+    expect(created.type).toBe('sfu-transport-created');
+
+    await join('made', 'p'); // produces audio and video
+    for (const kind of ['audio', 'video'] as const) {
+      const push = await viewer.next('sfu-new-producer', (m) => m.kind === kind, 10_000);
+      expect(push.peerId).toBe('p');
+      expect(push.consumer?.paused).toBe(true);
+      expect(push.consumer?.rtpParameters.codecs.length).toBeGreaterThan(0);
+      // A client that ignores the field and asks, as the seed's flow goes: the same consumer.
+      const consumed = await viewer.request({ type: 'sfu-consume', producerId: push.producerId });
+      expect(consumed).toMatchObject({ type: 'sfu-consumed', consumerId: push.consumer?.consumerId });
+      const plainPush = await early.next('sfu-new-producer', (m) => m.producerId === push.producerId);
+      expect(plainPush.consumer).toBeUndefined();
+    }
+    // One consumer per producer for the viewer, none for the peer without a transport.
+    const sfu = media().sfuRoomOf('made')!;
+    expect(sfu.objectCounts().consumers).toBe(2);
+  });
+
   it('prewarms at SFU_UPGRADE_AT − 1: sfu-prewarm to every peer, released when the room shrinks or idles', async () => {
     await start({ SFU_PREWARM_IDLE_MS: '1000' });
     const clientsOf = async (roomId: string, n: number, first = 0) => {
