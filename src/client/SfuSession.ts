@@ -94,7 +94,7 @@ type ConsumableProducer = Pick<ProducerInfo, 'producerId' | 'peerId' | 'kind' | 
 interface RequestedConsumer {
   transport: Transport;
   info: ConsumableProducer;
-  reply: ServerMessageOf<'sfu-consumed'>;
+  reply: Omit<ServerMessageOf<'sfu-consumed'>, 'type' | 'timestamp' | 'requestId'>;
 }
 
 interface LocalEntry {
@@ -577,13 +577,18 @@ export class SfuSession {
     if (requested) await this.#attachConsumer(requested);
   }
 
+  /** A producer we should consume now: not ours, not consumed or being consumed, not closed. */
+  #wantsConsumer(info: ConsumableProducer): boolean {
+    if (info.peerId === this.#o.selfId || this.#consumers.has(info.producerId)) return false;
+    return !this.#closedProducers.has(info.producerId);
+  }
+
   /** A producer the server made our consumer of already (sfu-new-producer's `consumer`). */
   async #consumeMade(
     info: ConsumableProducer,
     made: NonNullable<ServerMessageOf<'sfu-new-producer'>['consumer']>,
   ): Promise<void> {
-    if (info.peerId === this.#o.selfId || this.#consumers.has(info.producerId)) return;
-    if (this.#closedProducers.has(info.producerId)) return;
+    if (!this.#wantsConsumer(info)) return;
     this.#consumers.set(info.producerId, 'pending');
     let transport: Transport | undefined;
     try {
@@ -596,14 +601,13 @@ export class SfuSession {
       this.#consumers.delete(info.producerId);
       return;
     }
-    const reply = { type: 'sfu-consumed' as const, ...made, ...pick(info) };
+    const reply = { ...made, ...pick(info) };
     await this.#attachConsumer({ transport, info, reply });
   }
 
   /** Asks the server for a consumer of `info` (sfu-consume); undefined when there is nothing to consume. */
   async #requestConsumer(info: ConsumableProducer): Promise<RequestedConsumer | undefined> {
-    if (info.peerId === this.#o.selfId || this.#consumers.has(info.producerId)) return undefined;
-    if (this.#closedProducers.has(info.producerId)) return undefined;
+    if (!this.#wantsConsumer(info)) return undefined;
     this.#consumers.set(info.producerId, 'pending');
     try {
       const transport = await this.#recvTransport;
