@@ -81,6 +81,8 @@ export class MediaFlowProbe {
     // for its key frame, which would show as a frozen picture), received bytes for audio.
     const lastProgress = new Map<string, number>();
     const flowing = new Set<string>();
+    // A track seen flowing stays so (the evidence is its first frames): no more reads for it.
+    const notYetFlowing = () => this.#o.registry.candidates(path).filter((t) => !flowing.has(t.id));
     while (isCurrent()) {
       const sfu = this.#o.sfu();
       // Over the SFU, wait first for the consumers of the room's producers to exist. Not for our
@@ -88,8 +90,7 @@ export class MediaFlowProbe {
       // checks it receives every source it has over P2P), and a newcomer's media, which nobody
       // had before, should not hold its view of the room back.
       if (path === 'p2p' || sfu?.receiving) {
-        // A track seen flowing stays so (the evidence is its first frames): no more reads for it.
-        const targets = this.#o.registry.candidates(path).filter((t) => !flowing.has(t.id));
+        const targets = notYetFlowing();
         const look = new StatsLook();
         await Promise.all(
           targets.map(async (t) => {
@@ -124,10 +125,9 @@ export class MediaFlowProbe {
       // Short polls: every 100 ms saved here is 100 ms less of doubled media during a switch. A
       // track that unmutes (its first packets came: over the SFU, a key frame, as mediasoup holds
       // a resumed video back until one) wakes the probe at once, to count its first frames.
-      const waiting = this.#o.registry.candidates(path).filter((t) => !flowing.has(t.id));
       await napUntilUnmute(
         this.#o.pollMs ?? 100,
-        waiting.map((t) => t.track),
+        notYetFlowing().map((t) => t.track),
       );
     }
     return false;
@@ -164,9 +164,11 @@ export class StatsLook {
     const report = await pending;
     if (!report) return readInbound(t);
     const out: Inbound = { bytesReceived: 0, packetsReceived: 0, framesDecoded: 0 };
+    let inbound = false;
     let named = false;
     report.forEach((s: InboundRtp) => {
       if (s.type !== 'inbound-rtp') return;
+      inbound = true;
       if (s.trackIdentifier === undefined) return;
       named = true;
       if (s.trackIdentifier !== t.track.id || (s.kind !== undefined && s.kind !== t.kind)) return;
@@ -174,17 +176,9 @@ export class StatsLook {
     });
     // A browser whose inbound-rtp does not name tracks: ask the receiver itself. (With no
     // inbound-rtp at all, the connection received nothing, so neither did this track.)
-    if (!named && hasInbound(report)) return readInbound(t);
+    if (inbound && !named) return readInbound(t);
     return out;
   }
-}
-
-function hasInbound(report: RTCStatsReport): boolean {
-  let found = false;
-  report.forEach((s: InboundRtp) => {
-    if (s.type === 'inbound-rtp') found = true;
-  });
-  return found;
 }
 
 function add(out: Inbound, s: InboundRtp): void {

@@ -583,38 +583,37 @@ export class SfuSession {
     return !this.#closedProducers.has(info.producerId);
   }
 
+  /**
+   * Marks `info` as being consumed and waits for our recv transport; undefined (and unmarked) when
+   * there is nothing to consume or no transport to consume on.
+   */
+  async #claim(info: ConsumableProducer): Promise<Transport | undefined> {
+    if (!this.#wantsConsumer(info)) return undefined;
+    this.#consumers.set(info.producerId, 'pending');
+    try {
+      const transport = await this.#recvTransport;
+      if (transport && !this.#closed) return transport;
+      this.#consumers.delete(info.producerId);
+    } catch (err) {
+      this.#consumeFailed(info, err);
+    }
+    return undefined;
+  }
+
   /** A producer the server made our consumer of already (sfu-new-producer's `consumer`). */
   async #consumeMade(
     info: ConsumableProducer,
     made: NonNullable<ServerMessageOf<'sfu-new-producer'>['consumer']>,
   ): Promise<void> {
-    if (!this.#wantsConsumer(info)) return;
-    this.#consumers.set(info.producerId, 'pending');
-    let transport: Transport | undefined;
-    try {
-      transport = await this.#recvTransport;
-    } catch (err) {
-      this.#consumeFailed(info, err);
-      return;
-    }
-    if (!transport) {
-      this.#consumers.delete(info.producerId);
-      return;
-    }
-    const reply = { ...made, ...pick(info) };
-    await this.#attachConsumer({ transport, info, reply });
+    const transport = await this.#claim(info);
+    if (transport) await this.#attachConsumer({ transport, info, reply: { ...made, ...pick(info) } });
   }
 
   /** Asks the server for a consumer of `info` (sfu-consume); undefined when there is nothing to consume. */
   async #requestConsumer(info: ConsumableProducer): Promise<RequestedConsumer | undefined> {
-    if (!this.#wantsConsumer(info)) return undefined;
-    this.#consumers.set(info.producerId, 'pending');
+    const transport = await this.#claim(info);
+    if (!transport) return undefined;
     try {
-      const transport = await this.#recvTransport;
-      if (!transport || this.#closed) {
-        this.#consumers.delete(info.producerId);
-        return undefined;
-      }
       const reply = await this.#o.signaling.request(
         { type: 'sfu-consume', producerId: info.producerId },
         'sfu-consumed',

@@ -18,7 +18,8 @@ import {
 import type { RoomService } from '../rooms/RoomService.ts';
 import type { RoomRecord } from '../rooms/RoomTypes.ts';
 import type { RoomMediaController } from '../sfu/ConnectionManagerTypes.ts';
-import { httpError, restError } from './httpErrors.ts';
+import { apiRateLimit } from './apiRateLimit.ts';
+import { restError } from './httpErrors.ts';
 import { recordingRoutes } from './recordingRoutes.ts';
 
 export interface RoomsPluginOptions {
@@ -39,12 +40,7 @@ export async function roomsPlugin(base: FastifyInstance, opts: RoomsPluginOption
   const app = base.withTypeProvider<ZodTypeProvider>();
   const { config, rooms, media } = opts;
 
-  await app.register(rateLimit, {
-    max: config.rateLimit.max,
-    timeWindow: config.rateLimit.windowMs,
-    errorResponseBuilder: (_req, context) =>
-      httpError(429, 'RATE_LIMITED', `Rate limit exceeded: retry in ${Math.ceil(context.ttl / 1000)} s`),
-  });
+  await app.register(rateLimit, apiRateLimit(config));
 
   const joinLink = (roomId: string) =>
     `${config.clientUrl.replace(/\/+$/, '')}/meeting/${encodeURIComponent(roomId)}`;

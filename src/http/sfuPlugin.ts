@@ -4,7 +4,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from '../config/index.ts';
 import { RestError, SfuCapabilitiesResponse } from '../protocol/index.ts';
 import type { RoomMediaController } from '../sfu/ConnectionManagerTypes.ts';
-import { httpError, restError } from './httpErrors.ts';
+import { apiRateLimit } from './apiRateLimit.ts';
+import { restError } from './httpErrors.ts';
 
 /**
  * GET /api/sfu/capabilities: what a client needs to load its mediasoup Device before it joins a
@@ -16,12 +17,7 @@ export async function sfuPlugin(
   opts: { config: Config; media: RoomMediaController },
 ): Promise<void> {
   const app = base.withTypeProvider<ZodTypeProvider>();
-  await app.register(rateLimit, {
-    max: opts.config.rateLimit.max,
-    timeWindow: opts.config.rateLimit.windowMs,
-    errorResponseBuilder: (_req, context) =>
-      httpError(429, 'RATE_LIMITED', `Rate limit exceeded: retry in ${Math.ceil(context.ttl / 1000)} s`),
-  });
+  await app.register(rateLimit, apiRateLimit(opts.config));
   app.get(
     '/api/sfu/capabilities',
     {

@@ -101,6 +101,13 @@ function sctpWire(p: ms.SctpParameters) {
   };
 }
 
+/** The peer's recv transport (a peer has at most one of each direction). */
+function recvTransportOf(peer: PeerState): ms.WebRtcTransport<TransportAppData> | undefined {
+  for (const transport of peer.transports.values())
+    if (transport.appData.direction === 'recv') return transport;
+  return undefined;
+}
+
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -196,9 +203,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
 
   hasRecvTransport(peerId: string): boolean {
     const peer = this.#peers.get(peerId);
-    if (!peer) return false;
-    for (const t of peer.transports.values()) if (t.appData.direction === 'recv' && !t.closed) return true;
-    return false;
+    return peer !== undefined && recvTransportOf(peer) !== undefined;
   }
 
   hasProducer(producerId: string): boolean {
@@ -413,7 +418,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     if (producer.appData.peerId === peerId) {
       throw new ProtocolError('FORBIDDEN', 'A peer does not consume its own producer');
     }
-    const transport = [...peer.transports.values()].find((t) => t.appData.direction === 'recv');
+    const transport = recvTransportOf(peer);
     if (!transport) {
       throw new ProtocolError(
         'TRANSPORT_NOT_FOUND',
