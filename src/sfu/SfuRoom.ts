@@ -101,6 +101,11 @@ function sctpWire(p: ms.SctpParameters) {
   };
 }
 
+/** What mediasoup's consume() throws for capabilities it cannot serve: malformed (TypeError) or without a common codec. */
+function isCapabilityMismatch(error: unknown): boolean {
+  return error instanceof TypeError || (error instanceof Error && error.name === 'UnsupportedError');
+}
+
 /** The peer's recv transport (a peer has at most one of each direction). */
 function recvTransportOf(peer: PeerState): ms.WebRtcTransport<TransportAppData> | undefined {
   for (const transport of peer.transports.values())
@@ -145,6 +150,7 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     start: (consumer) => this.#startConsumer(consumer as ms.Consumer<ConsumerAppData>),
   });
   #closed = false;
+  #rtpCapabilities: ms.RtpCapabilities | undefined;
 
   /** Gets a router from the pool. Rejects with the pool's ProtocolError (SFU_UNAVAILABLE, MEDIA_ERROR). */
   static async create(options: SfuRoomOptions): Promise<SfuRoom> {
@@ -185,8 +191,10 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
     return this.#router.id;
   }
 
+  /** The router's capabilities, read once: mediasoup's getter clones them on every call. */
   get rtpCapabilities(): ms.RtpCapabilities {
-    return this.#router.rtpCapabilities;
+    this.#rtpCapabilities ??= this.#router.rtpCapabilities;
+    return this.#rtpCapabilities;
   }
 
   get closed(): boolean {
@@ -426,13 +434,15 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
       );
     }
     const caps = rtpCapabilities ?? peer.rtpCapabilities;
-    const canConsume = this.#sync('canConsume', () =>
-      this.#router.canConsume({ producerId, rtpCapabilities: caps }),
-    );
-    if (!canConsume) throw new ProtocolError('CANNOT_CONSUME');
     for (const existing of peer.consumers.values()) {
       // Asked twice (a retried request): answer with the live consumer rather than a duplicate stream.
-      if (existing.producerId === producerId && !existing.closed) return this.#consumerInfo(existing);
+      if (existing.producerId === producerId && !existing.closed) {
+        // Asked with other capabilities, they must still fit (a new consumer is checked by consume()).
+        if (rtpCapabilities && !this.#router.canConsume({ producerId, rtpCapabilities })) {
+          throw new ProtocolError('CANNOT_CONSUME');
+        }
+        return this.#consumerInfo(existing);
+      }
     }
     let consumer: ms.Consumer<ConsumerAppData>;
     try {
@@ -444,6 +454,9 @@ export class SfuRoom extends EnhancedEventEmitter<SfuRoomEvents> implements SfuR
       });
     } catch (error) {
       if (!this.#producers.has(producerId)) throw new ProtocolError('PRODUCER_NOT_FOUND');
+      // consume() checks the capabilities against the producer itself (no router.canConsume before
+      // it: that would clone and match them twice per consumer), and says so with these two errors.
+      if (isCapabilityMismatch(error)) throw new ProtocolError('CANNOT_CONSUME');
       throw this.#mediaError('consume', error);
     }
     if (this.#closed || transport.closed || consumer.closed) {

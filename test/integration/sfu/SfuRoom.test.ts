@@ -240,6 +240,15 @@ describe('SfuRoom with four msc-node peers on a real worker', () => {
       room.consume('bob', producerOf.get('carol:video') ?? '', audioOnly),
       'CANNOT_CONSUME',
     );
+    // The same for a peer that joined with them and has no consumer of that producer yet (the
+    // check mediasoup's consume() makes), and it may still consume what its capabilities fit.
+    room.addPeer('erin', audioOnly);
+    await room.createTransport('erin', 'recv');
+    await expectProtocolError(room.consume('erin', producerOf.get('carol:video') ?? ''), 'CANNOT_CONSUME');
+    await expect(room.consume('erin', producerOf.get('carol:audio') ?? '')).resolves.toMatchObject({
+      kind: 'audio',
+    });
+    room.removePeer('erin');
 
     // A consumer may be paused and resumed by its owner.
     await room.pauseConsumer('bob', bobConsumer);
