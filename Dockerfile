@@ -48,4 +48,4 @@ USER opencall
 # Signaling (HTTP + WebSocket), and one RTC port per media worker (UDP and TCP): RTC_PORT + index.
 EXPOSE 4000/tcp 40000-40001/udp 40000-40001/tcp
 HEALTHCHECK --interval=15s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "--max-semi-space-size=16", "dist/src/main.js"]
+CMD ["node", "--max-semi-space-size=16", "--expose-gc", "dist/src/main.js"]

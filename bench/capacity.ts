@@ -182,7 +182,8 @@ export async function run(): Promise<BenchOutput> {
       results: open,
       baseline: base,
       ratios: {
-        rssPerPeer: ratio(open.rssPerPeerKB, base.rssPerPeerKB),
+        rssPerIdlePeer: ratio(open.rssPerPeerAfterHoldKB, base.rssPerPeerAfterHoldKB),
+        rssPerPeerAtStormEnd: ratio(open.rssPerPeerKB, base.rssPerPeerKB),
         idleCpu: ratio(open.idleCpuPct, base.idleCpuPct),
         connectJoinTime: ratio(open.connectJoinS, base.connectJoinS),
       },
@@ -195,10 +196,15 @@ export async function run(): Promise<BenchOutput> {
         },
         { name: 'all peers joined', target: String(PEERS), value: open.joined, met: open.joined === PEERS },
         {
-          name: `RSS per idle peer vs bare relay (${PEERS} peers, issue 12)`,
+          // Idle: after the hold, with the heartbeat on. At the storm's end (rssPerPeerKB) the heap
+          // still holds the joins' garbage, which OpenCall reclaims once connections stop (5 s).
+          name: `RSS per idle peer vs bare relay (${PEERS} peers, after the ${HOLD_MS / 1000} s hold, issue 12)`,
           target: '<= 1.5 x',
-          value: ratio(open.rssPerPeerKB, base.rssPerPeerKB),
-          met: allJoined && (ratio(open.rssPerPeerKB, base.rssPerPeerKB) ?? Number.POSITIVE_INFINITY) <= 1.5,
+          value: ratio(open.rssPerPeerAfterHoldKB, base.rssPerPeerAfterHoldKB),
+          met:
+            allJoined &&
+            (ratio(open.rssPerPeerAfterHoldKB, base.rssPerPeerAfterHoldKB) ?? Number.POSITIVE_INFINITY) <=
+              1.5,
         },
       ],
       table: [
@@ -231,6 +237,7 @@ export async function run(): Promise<BenchOutput> {
       ],
       notes: [
         `${PEERS} peers, rooms of ${ROOM_SIZE}, held ${HOLD_MS / 1000} s with pings every ${HEARTBEAT_INTERVAL_MS / 1000} s; clients in ${CLIENT_PROCS} processes, ${CONCURRENCY} connects in flight.`,
+        '"KB/peer" is RSS growth at the end of the connection storm; "KB/peer after hold" is the idle peer (the issue-12 target): OpenCall runs one memory-reducing GC 5 s after the last connection opened (RECLAIM_AFTER_CONNECTIONS), inside the hold, so its idle CPU includes that collection.',
       ],
     };
   } finally {

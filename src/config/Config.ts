@@ -65,6 +65,8 @@ export interface Config {
   maxParticipants: number;
   maxMessageBytes: number;
   heartbeatIntervalMs: number;
+  /** Connections that make a storm, after which a full GC returns its memory (0: never). */
+  reclaimAfterConnections: number;
   roomEmptyTtlS: number;
   adminToken?: string;
   rateLimit: { max: number; windowMs: number };
@@ -170,6 +172,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxParticipants: e.MAX_PARTICIPANTS,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
+    reclaimAfterConnections: e.RECLAIM_AFTER_CONNECTIONS,
     roomEmptyTtlS: e.ROOM_EMPTY_TTL_S,
     rateLimit: { max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS },
     wsRateLimit: { perSecond: e.WS_RATE_LIMIT_PER_S, burst: e.WS_RATE_LIMIT_BURST },

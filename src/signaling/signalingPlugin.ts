@@ -26,6 +26,7 @@ import {
   type ReplyFn,
   releaseParked,
 } from './handlers.ts';
+import { exposedGc, MemoryReclaimer } from './MemoryReclaimer.ts';
 import { decodeClientMessage } from './MessageDecoder.ts';
 import { ParkedPeer, PeerParking } from './PeerParking.ts';
 import { CloseCode, Session, type SessionLimits } from './Session.ts';
@@ -48,6 +49,9 @@ const ALONGSIDE: ReadonlySet<string> = new Set([
  * The WebSocket endpoint /ws: one Session per connection, the heartbeat, and the orderly goodbye
  * on shutdown. Frames are decoded and validated here; handlers see only valid messages.
  */
+/** No connection for this long ends a connection storm (MemoryReclaimer). */
+const STORM_QUIET_MS = 5000;
+
 export async function signalingPlugin(app: FastifyInstance, options: SignalingOptions): Promise<void> {
   const { config, logger } = options;
   const log = logger.child({ component: 'signaling' });
@@ -267,6 +271,7 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
       }
       releaseUpgradeRequest(socket, request.raw);
       gate.opened(request.ip);
+      reclaimer.connectionOpened();
       const session = new Session(nanoid(10), socket, limits, request.ip);
       const { token } = request.query;
       if (typeof token === 'string' && token.length > 0 && token.length <= 8192) session.urlToken = token;
@@ -347,6 +352,13 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
   }, config.heartbeatIntervalMs);
   heartbeat.unref();
 
+  const reclaimer = new MemoryReclaimer({
+    stormConnections: config.reclaimAfterConnections,
+    quietMs: STORM_QUIET_MS,
+    gc: exposedGc(),
+    logger: log,
+  });
+
   // A room deleted through REST: tell its peers and detach them; their sockets stay open. In a
   // cluster, every other node does the same for its own peers.
   const onRoomDeleted = (roomId: string) => {
@@ -399,6 +411,7 @@ export async function signalingPlugin(app: FastifyInstance, options: SignalingOp
   });
   app.addHook('onClose', async () => {
     clearInterval(heartbeat);
+    reclaimer.close();
     parking.releaseAll();
     ctx.rooms.off('roomdeleted', onRoomDeleted);
   });

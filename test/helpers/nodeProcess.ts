@@ -12,8 +12,8 @@ export interface NodeProcess {
 }
 
 /** Runs the real entry point (src/main.ts under Node's type stripping) as a child process. */
-export function startProcess(env: Record<string, string>): NodeProcess {
-  const child = spawn(process.execPath, ['src/main.ts'], {
+export function startProcess(env: Record<string, string>, nodeFlags: string[] = []): NodeProcess {
+  const child = spawn(process.execPath, [...nodeFlags, 'src/main.ts'], {
     env: {
       PATH: process.env.PATH ?? '',
       ...(process.env.MEDIASOUP_WORKER_BIN ? { MEDIASOUP_WORKER_BIN: process.env.MEDIASOUP_WORKER_BIN } : {}),

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { ServerMessage } from '../../src/protocol/index.ts';
 import { waitFor } from '../helpers/mscPeer.ts';
@@ -8,7 +9,48 @@ import { freePortBase } from './sfu/sfuTestEnv.ts';
 
 const stop = stopProcess;
 
+/** The node flags `npm start` passes (package.json), so the process runs as users run it. */
+function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } };
+  return pkg.scripts.start.split(/\s+/).filter((word) => word.startsWith('--'));
+}
+
 describe('the server process', () => {
+  it('after a connection storm goes quiet, runs one full GC and logs what it reclaimed', async () => {
+    const storm = 40;
+    const proc = startProcess({ LOG_LEVEL: 'info', RECLAIM_AFTER_CONNECTIONS: String(storm) }, startFlags());
+    const clients: TestClient[] = [];
+    try {
+      const base = await proc.listening;
+      const wsUrl = `${base.replace('http', 'ws')}/ws`;
+      for (let i = 0; i < storm; i++) clients.push(await TestClient.connect(wsUrl));
+      const lastConnectAt = Date.now();
+      const reclaimed = () =>
+        proc.output
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find((l) => l.msg === 'connection storm over: memory reclaimed');
+      await waitFor(() => reclaimed() !== undefined, 'the reclaim log line', 15_000);
+      const line = reclaimed();
+      expect(line).toMatchObject({
+        connections: storm,
+        rssBeforeMB: expect.any(Number),
+        rssAfterMB: expect.any(Number),
+        pauseMs: expect.any(Number),
+      });
+      // Not during the storm: only after 5 s without a new connection.
+      expect(new Date(String(line?.time)).getTime() - lastConnectAt).toBeGreaterThanOrEqual(4900);
+      // The server goes on serving the storm's peers and new ones.
+      const late = await TestClient.connect(wsUrl);
+      clients.push(late);
+      expect((await late.join('after-storm', 'p1')).type).toBe('room-joined');
+      expect((await clients[0]!.join('after-storm', 'p0')).type).toBe('room-joined');
+    } finally {
+      await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+      stop(proc.child);
+    }
+  });
+
   it('shuts down gracefully on SIGTERM: server-shutdown, close 1001, exit 0', async () => {
     const secrets = { TURN_CREDENTIAL: 'turn-secret-4242', ADMIN_TOKEN: 'admin-secret-4242' };
     const proc = startProcess({

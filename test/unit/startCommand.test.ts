@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * `npm start`, the Docker image and docker-compose start the same server with the same node flags
- * (the young-generation bound that keeps an idle peer lean, README "Performance"): one changed
+ * (the young-generation bound and the gc() that keep an idle peer lean, README "Performance"): one changed
  * without the others would leave self-hosters with a server the benchmarks did not measure.
  */
 describe('the start command', () => {
@@ -14,6 +14,8 @@ describe('the start command', () => {
     expect(npmStart[0]).toBe('node');
     expect(npmStart.at(-1)).toBe('dist/src/main.js');
     expect(npmStart).toContain('--max-semi-space-size=16');
+    // gc() for the reclaim after a connection storm (MemoryReclaimer).
+    expect(npmStart).toContain('--expose-gc');
   });
 
   it('is the same in the Dockerfile', () => {
