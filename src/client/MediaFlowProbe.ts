@@ -152,33 +152,52 @@ type InboundRtp = {
  * transport were six whole reports per look, on the main thread of a page that a switch keeps busy.
  */
 export class StatsLook {
-  readonly #reports = new Map<object, Promise<RTCStatsReport | undefined>>();
+  readonly #indexes = new Map<object, Promise<InboundIndex | undefined>>();
 
   async read(t: RemoteTrack): Promise<Inbound> {
     const connection = t.connection;
-    let pending = this.#reports.get(connection.key);
+    let pending = this.#indexes.get(connection.key);
     if (!pending) {
-      pending = connection.read().catch(() => undefined);
-      this.#reports.set(connection.key, pending);
+      pending = connection.read().then(indexInbound, () => undefined);
+      this.#indexes.set(connection.key, pending);
     }
-    const report = await pending;
-    if (!report) return readInbound(t);
-    const out: Inbound = { bytesReceived: 0, packetsReceived: 0, framesDecoded: 0 };
-    let inbound = false;
-    let named = false;
-    report.forEach((s: InboundRtp) => {
-      if (s.type !== 'inbound-rtp') return;
-      inbound = true;
-      if (s.trackIdentifier === undefined) return;
-      named = true;
-      if (s.trackIdentifier !== t.track.id || (s.kind !== undefined && s.kind !== t.kind)) return;
-      add(out, s);
-    });
+    const index = await pending;
     // A browser whose inbound-rtp does not name tracks: ask the receiver itself. (With no
     // inbound-rtp at all, the connection received nothing, so neither did this track.)
-    if (inbound && !named) return readInbound(t);
+    if (!index || (index.inbound && !index.named)) return readInbound(t);
+    const out: Inbound = { bytesReceived: 0, packetsReceived: 0, framesDecoded: 0 };
+    for (const s of index.byTrack.get(t.track.id) ?? []) {
+      if (s.kind === undefined || s.kind === t.kind) add(out, s);
+    }
     return out;
   }
+}
+
+/** A connection's inbound-rtp entries by track, from one pass over its report. */
+interface InboundIndex {
+  byTrack: Map<string, InboundRtp[]>;
+  /** The report has inbound-rtp entries. */
+  inbound: boolean;
+  /** They name their tracks (trackIdentifier). */
+  named: boolean;
+}
+
+/**
+ * One pass, with the report's iterator: forEach() would call back into JavaScript once per entry
+ * (a P2P connection's report has dozens), which on a busy page cost more than reading the stats.
+ */
+function indexInbound(report: RTCStatsReport): InboundIndex {
+  const index: InboundIndex = { byTrack: new Map(), inbound: false, named: false };
+  for (const s of report.values() as IterableIterator<InboundRtp>) {
+    if (s.type !== 'inbound-rtp') continue;
+    index.inbound = true;
+    if (s.trackIdentifier === undefined) continue;
+    index.named = true;
+    const list = index.byTrack.get(s.trackIdentifier);
+    if (list) list.push(s);
+    else index.byTrack.set(s.trackIdentifier, [s]);
+  }
+  return index;
 }
 
 function add(out: Inbound, s: InboundRtp): void {
@@ -192,11 +211,9 @@ export async function readInbound(t: Pick<RemoteTrack, 'kind' | 'getStats'>): Pr
   const out: Inbound = { bytesReceived: 0, packetsReceived: 0, framesDecoded: 0 };
   try {
     const report = await t.getStats();
-    report.forEach((s: InboundRtp) => {
-      if (s.type !== 'inbound-rtp') return;
-      if (s.kind !== undefined && s.kind !== t.kind) return;
-      add(out, s);
-    });
+    for (const s of report.values() as IterableIterator<InboundRtp>) {
+      if (s.type === 'inbound-rtp' && (s.kind === undefined || s.kind === t.kind)) add(out, s);
+    }
   } catch {
     // A closed receiver has no stats.
   }

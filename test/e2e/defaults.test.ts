@@ -110,6 +110,16 @@ describe('the shipped defaults in headless Chromium', () => {
     const ready = await (await fetch(`${BASE}/ready`)).json();
     expect(ready.sfu.clientReachability.connected).toBeGreaterThanOrEqual(8);
     expect(ready.sfu.clientReachability.failed).toBe(0);
+    // Each page's grid: its own tile first, then the others in join order, each tile once (render()
+    // moves only tiles out of place, and the switch replaced every remote track).
+    for (const p of pages) {
+      const order = await p.page.evaluate(() =>
+        [...document.querySelectorAll<HTMLElement>('#grid > .tile')].map((t) =>
+          t.dataset.local === 'true' ? 'me' : t.dataset.peerId,
+        ),
+      );
+      expect(order).toEqual(['me', ...others(p)]);
+    }
     for (const [i, p] of pages.entries()) await screenshot(p.page, `defaults-sfu-${i + 1}`);
   });
 });

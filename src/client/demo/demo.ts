@@ -722,20 +722,39 @@ function render(): void {
   for (const [key, tile] of tiles) {
     if (!wanted.has(key)) removeTile(key, tile);
   }
-  // Keep DOM order: us first, then everyone in join order.
-  for (const p of people) {
-    const cam = tiles.get(tileKey(p, 'camera'));
-    if (cam) grid.append(cam.el);
-    const screen = tiles.get(tileKey(p, 'screen'));
-    if (screen) spotlight.append(screen.el);
-  }
+  // Keep DOM order: us first, then everyone in join order. Only tiles out of place move: render()
+  // runs on every track, mute and speaker event, and moving a tile with a playing <video> costs
+  // style, layout and paint of the whole grid, on a page that a P2P <-> SFU switch keeps busy.
+  keepOrder(
+    grid,
+    people.flatMap((p) => tiles.get(tileKey(p, 'camera'))?.el ?? []),
+  );
+  keepOrder(
+    spotlight,
+    people.flatMap((p) => tiles.get(tileKey(p, 'screen'))?.el ?? []),
+  );
   stage.classList.toggle('presenting', spotlight.childElementCount > 0);
   emptyState.hidden = remotes.size > 0 || client.state !== 'connected';
   const count = remotes.size + 1;
-  peopleCount.innerHTML = `${icon('people')}<span>${count}</span>`;
-  peopleCount.title = `${count} ${count === 1 ? 'person' : 'people'} in the call`;
+  if (peopleCount.dataset.count !== String(count)) {
+    peopleCount.dataset.count = String(count);
+    peopleCount.innerHTML = `${icon('people')}<span>${count}</span>`;
+    peopleCount.title = `${count} ${count === 1 ? 'person' : 'people'} in the call`;
+  }
   updateControls();
-  layout();
+  // Tile sizes depend on the tile counts and the stage's size (a ResizeObserver handles that).
+  const shape = `${grid.childElementCount}|${spotlight.childElementCount}|${stage.classList.contains('presenting')}`;
+  if (shape !== laidOutShape) layout();
+}
+
+/** The tile counts the last layout() sized tiles for. */
+let laidOutShape = '';
+
+/** Makes `order` the children of `parent` (they are all tiles), moving only those out of place. */
+function keepOrder(parent: HTMLElement, order: HTMLElement[]): void {
+  order.forEach((el, i) => {
+    if (parent.children[i] !== el) parent.insertBefore(el, parent.children[i] ?? null);
+  });
 }
 
 function updateTile(p: Participant, source: 'camera' | 'screen'): void {
@@ -895,6 +914,7 @@ function setText(el: Element, text: string): void {
 function layout(): void {
   const gap = 12;
   const presenting = stage.classList.contains('presenting');
+  laidOutShape = `${grid.childElementCount}|${spotlight.childElementCount}|${presenting}`;
   const sizeOf = (el: HTMLElement) => ({ w: el.clientWidth, h: el.clientHeight });
   if (!presenting) {
     const { w, h } = sizeOf(grid);
