@@ -81,6 +81,8 @@ export class P2PMesh {
   readonly #o: P2PMeshOptions;
   readonly #links = new Map<string, Link>();
   readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** What setCameraReduced last applied (new links start at full resolution). */
+  #cameraReduced = false;
   readonly #stash = new Map<string, Stashed>();
   readonly #local = new Map<MediaSource, MediaStreamTrack>();
   /** The local streams our transceivers are attached to; their ids are swapped for tags on the wire. */
@@ -264,18 +266,22 @@ export class P2PMesh {
     link.received.clear();
   }
 
-  /**
-   * While the room moves to the SFU, every page encodes its camera once more (for the SFU) on top of
-   * one encoding per P2P link. Sending the outgoing P2P camera at a quarter of the pixels for those
-   * few seconds frees the CPU the switch needs; the SFU path takes over at full quality.
-   */
   /** A new data channel to a peer we have a link to (the SCTP association exists: no renegotiation). */
   openChannel(peerId: string, label: string): RTCDataChannel | undefined {
     const link = this.#links.get(peerId);
     return link && !link.closed ? link.pc.createDataChannel(label, { ordered: true }) : undefined;
   }
 
+  /**
+   * While the room moves to the SFU, every page encodes its camera once more (for the SFU) on top of
+   * one encoding per P2P link. Sending the outgoing P2P camera at a quarter of the pixels for those
+   * few seconds frees the CPU the switch needs; the SFU path takes over at full quality.
+   */
   setCameraReduced(reduced: boolean): void {
+    // Every mode change asks; only a change is applied. getParameters/setParameters block the page's
+    // main thread on WebRTC's threads (~4 ms each on a page busy switching), three links each.
+    if (reduced === this.#cameraReduced) return;
+    this.#cameraReduced = reduced;
     for (const link of this.#links.values()) {
       const sender = link.senders.get('camera')?.sender;
       if (!sender || link.closed) continue;
@@ -295,6 +301,7 @@ export class P2PMesh {
 
   /** Closes every connection (the mesh stays usable: ensure() opens new ones). */
   closeAll(): void {
+    this.#cameraReduced = false;
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
     this.#stash.clear();

@@ -119,6 +119,11 @@ describe('the shipped defaults in headless Chromium', () => {
         ),
       );
       expect(order).toEqual(['me', ...others(p)]);
+      // The tiles were sized for four (layout() runs at the next frame after a tile appears).
+      const tileWidth = await p.page.evaluate(() =>
+        Number.parseFloat(document.getElementById('grid')?.style.getPropertyValue('--tile-w') ?? ''),
+      );
+      expect(tileWidth).toBeGreaterThan(0);
     }
     for (const [i, p] of pages.entries()) await screenshot(p.page, `defaults-sfu-${i + 1}`);
   });

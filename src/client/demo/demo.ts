@@ -744,11 +744,26 @@ function render(): void {
   updateControls();
   // Tile sizes depend on the tile counts and the stage's size (a ResizeObserver handles that).
   const shape = `${grid.childElementCount}|${spotlight.childElementCount}|${stage.classList.contains('presenting')}`;
-  if (shape !== laidOutShape) layout();
+  if (shape !== laidOutShape) scheduleLayout();
 }
 
 /** The tile counts the last layout() sized tiles for. */
 let laidOutShape = '';
+let layoutScheduled = false;
+
+/**
+ * layout() at the next frame, not now: it reads the grid's size, which forces a synchronous style
+ * and layout pass (100 ms and more on a busy page), and render() runs inside the SDK's event
+ * handlers, where that would hold back its next signaling step (a newcomer's sfu-join, a resume).
+ */
+function scheduleLayout(): void {
+  if (layoutScheduled) return;
+  layoutScheduled = true;
+  requestAnimationFrame(() => {
+    layoutScheduled = false;
+    layout();
+  });
+}
 
 /** Makes `order` the children of `parent` (they are all tiles), moving only those out of place. */
 function keepOrder(parent: HTMLElement, order: HTMLElement[]): void {
