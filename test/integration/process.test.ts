@@ -30,7 +30,7 @@ describe('the server process', () => {
           .filter((l) => l.startsWith('{'))
           .map((l) => JSON.parse(l) as Record<string, unknown>)
           .find((l) => l.msg === 'connection storm over: memory reclaimed');
-      await waitFor(() => reclaimed() !== undefined, 'the reclaim log line', 15_000);
+      await waitFor(() => reclaimed() !== undefined, 'the reclaim log line', 25_000);
       const line = reclaimed();
       expect(line).toMatchObject({
         connections: storm,
@@ -38,8 +38,8 @@ describe('the server process', () => {
         rssAfterMB: expect.any(Number),
         pauseMs: expect.any(Number),
       });
-      // Not during the storm: only after 5 s without a new connection.
-      expect(new Date(String(line?.time)).getTime() - lastConnectAt).toBeGreaterThanOrEqual(4900);
+      // Not during the storm: only after 15 s without a new connection.
+      expect(new Date(String(line?.time)).getTime() - lastConnectAt).toBeGreaterThanOrEqual(14_900);
       // The server goes on serving the storm's peers and new ones.
       const late = await TestClient.connect(wsUrl);
       clients.push(late);
