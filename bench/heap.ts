@@ -71,7 +71,8 @@ async function connect(server: ServerUnderTest, label: string): Promise<() => Pr
 /**
  * RSS per peer without snapshots: a snapshot runs a full compacting GC (which shrinks the young
  * generation that the joins then grow again) and allocates its graph outside the heap, so RSS
- * around it is not what an idle peer costs. Same procedure as the capacity benchmark.
+ * around it is not what an idle peer costs. Taken 3 s after the joins: before the server reclaims the
+ * storm's memory (15 s), so it counts what the capacity benchmark calls the storm's end.
  */
 async function measureRss(
   label: string,
