@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type ModeActions, ModeSwitcher } from '../../src/client/ModeSwitcher.ts';
 import type { ConnectionMode, MediaPath } from '../../src/client/types.ts';
 
@@ -59,7 +59,8 @@ function fakes() {
     switched: (m, p) => calls.push(`switched:${m}:${p}`),
     error: (e) => calls.push(`error:${(e as { code?: string }).code ?? e}`),
   };
-  const tick = () => new Promise((r) => setTimeout(r, 0));
+  // setImmediate, not setTimeout: the tests of the newcomer timer fake setTimeout only.
+  const tick = () => new Promise((r) => setImmediate(r));
   return {
     calls,
     actions,
@@ -86,6 +87,13 @@ function fakes() {
 }
 
 describe('ModeSwitcher', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** The newcomer timer on a fake clock: it fires when the test says, never early on a busy machine. */
+  const fakeTimers = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+
   it('joining a p2p room opens the mesh and prefers P2P', () => {
     const f = fakes();
     const s = new ModeSwitcher(f.actions);
@@ -135,6 +143,7 @@ describe('ModeSwitcher', () => {
   });
 
   it('joining an upgrading room: SFU first, sfu-ready once it flows, no P2P when it flows soon', async () => {
+    fakeTimers();
     const f = fakes();
     const s = new ModeSwitcher(f.actions, { newcomerMeshAfterMs: 50 });
     s.joined('upgrading', {});
@@ -142,29 +151,31 @@ describe('ModeSwitcher', () => {
     expect(f.calls).toEqual(['prefer:p2p', 'startSfu', 'wait:sfu']);
     await f.flows('sfu');
     expect(f.calls.slice(-3)).toEqual(['prefer:sfu', 'switched:upgrading:sfu', 'ready:sfu']);
-    await new Promise((r) => setTimeout(r, 80));
+    await vi.advanceTimersByTimeAsync(80);
     expect(f.calls.filter((c) => c.startsWith('openMesh'))).toEqual([]);
     expect(s.allowsNewP2P).toBe(false);
   });
 
   it('joining an upgrading room whose SFU is reachable but slow: waits for it, no P2P', async () => {
+    fakeTimers();
     const f = fakes();
     const s = new ModeSwitcher(f.actions, { newcomerMeshAfterMs: 5 });
     s.joined('upgrading', {});
     await f.sfuStarted();
     f.setReachable(true);
-    await new Promise((r) => setTimeout(r, 20));
+    await vi.advanceTimersByTimeAsync(20);
     expect(f.calls.filter((c) => c.startsWith('openMesh'))).toEqual([]);
     expect(s.allowsNewP2P).toBe(false);
   });
 
   it('joining an upgrading room whose SFU does not flow soon: opens P2P too, at once', async () => {
+    fakeTimers();
     const f = fakes();
     const s = new ModeSwitcher(f.actions, { newcomerMeshAfterMs: 5 });
     s.joined('upgrading', {});
     await f.sfuStarted();
     expect(s.allowsNewP2P).toBe(false);
-    await new Promise((r) => setTimeout(r, 20));
+    await vi.advanceTimersByTimeAsync(20);
     expect(f.calls).toContain('openMesh:now');
     expect(s.allowsNewP2P).toBe(true);
     expect(s.preferredPath).toBe('p2p');
