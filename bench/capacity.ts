@@ -198,7 +198,7 @@ export async function run(): Promise<BenchOutput> {
         { name: 'all peers joined', target: String(PEERS), value: open.joined, met: open.joined === PEERS },
         {
           // Idle: after the hold, with the heartbeat on. At the storm's end (rssPerPeerKB) the heap
-          // still holds the joins' garbage, which OpenCall reclaims once connections stop (5 s).
+          // still holds the joins' garbage, which OpenCall reclaims once connections stop (15 s).
           name: `RSS per idle peer vs bare relay (${PEERS} peers, after the ${HOLD_MS / 1000} s hold, issue 12)`,
           target: '<= 1.5 x',
           value: ratio(open.rssPerPeerAfterHoldKB, base.rssPerPeerAfterHoldKB),

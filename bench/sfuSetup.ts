@@ -290,11 +290,8 @@ export async function run(): Promise<BenchOutput> {
     forwardedPps: median(rs.map((x) => x.steady.forwardedPps)),
     lossPct: median(rs.map((x) => x.steady.lossPct)),
     consumersAt80Pct: median(rs.map((x) => x.steady.consumersAt80Pct)),
-    nodeRssPerConsumerKb: rs.every((x) => x.steady.nodeRssPerConsumerKb !== null)
-      ? median(rs.map((x) => x.steady.nodeRssPerConsumerKb as number))
-      : null,
   });
-  const b = med(bareCounted);
+  const b = { ...med(bareCounted), nodeRssPerConsumerKb: null };
   // RSS growth per consumer from the warm-up round: the first storm on a fresh process, where the
   // growth is not hidden in pages an earlier round freed.
   const o = { ...med(openCounted), nodeRssPerConsumerKb: openWarmup.steady.nodeRssPerConsumerKb };

@@ -46,16 +46,16 @@ const ALONGSIDE: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * The WebSocket endpoint /ws: one Session per connection, the heartbeat, and the orderly goodbye
- * on shutdown. Frames are decoded and validated here; handlers see only valid messages.
- */
-/**
  * No connection for this long ends a connection storm (MemoryReclaimer). Long enough that storms a
  * few seconds apart (a reconnect wave, a benchmark's steps) count as one, so the collection's pause
  * (~0.2 s) does not land in the next one.
  */
 const STORM_QUIET_MS = 15_000;
 
+/**
+ * The WebSocket endpoint /ws: one Session per connection, the heartbeat, and the orderly goodbye
+ * on shutdown. Frames are decoded and validated here; handlers see only valid messages.
+ */
 export async function signalingPlugin(app: FastifyInstance, options: SignalingOptions): Promise<void> {
   const { config, logger } = options;
   const log = logger.child({ component: 'signaling' });

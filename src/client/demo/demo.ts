@@ -743,12 +743,13 @@ function render(): void {
   }
   updateControls();
   // Tile sizes depend on the tile counts and the stage's size (a ResizeObserver handles that).
-  const shape = `${grid.childElementCount}|${spotlight.childElementCount}|${stage.classList.contains('presenting')}`;
-  if (shape !== laidOutShape) scheduleLayout();
+  if (layoutShape() !== laidOutShape) scheduleLayout();
 }
 
 /** The tile counts the last layout() sized tiles for. */
 let laidOutShape = '';
+const layoutShape = () =>
+  `${grid.childElementCount}|${spotlight.childElementCount}|${stage.classList.contains('presenting')}`;
 let layoutScheduled = false;
 
 /**
@@ -929,7 +930,7 @@ function setText(el: Element, text: string): void {
 function layout(): void {
   const gap = 12;
   const presenting = stage.classList.contains('presenting');
-  laidOutShape = `${grid.childElementCount}|${spotlight.childElementCount}|${presenting}`;
+  laidOutShape = layoutShape();
   const sizeOf = (el: HTMLElement) => ({ w: el.clientWidth, h: el.clientHeight });
   if (!presenting) {
     const { w, h } = sizeOf(grid);
