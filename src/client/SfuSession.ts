@@ -118,6 +118,8 @@ export class SfuSession {
   readonly #transports = new Set<Transport>();
   readonly #local = new Map<MediaSource, LocalEntry>();
   readonly #producers = new Map<MediaSource, Producer>();
+  /** Consumers the server made with our recv transport (consumeProducers), not attached yet. */
+  readonly #madeConsumers = new Map<string, RequestedConsumer['reply']>();
   /** Remote producers we consume (or are about to), by producer id. */
   readonly #consumers = new Map<string, SfuTrack | 'pending'>();
   readonly #closedProducers = new Set<string>();
@@ -295,6 +297,7 @@ export class SfuSession {
     }
     this.#transports.clear();
     this.#producers.clear();
+    this.#madeConsumers.clear();
     const tracks = this.tracks;
     this.#consumers.clear();
     if (options.keepTracks) return tracks;
@@ -365,11 +368,18 @@ export class SfuSession {
     const device = this.#device;
     if (!device) throw new OpenCallError('SFU_FAILED', 'Device not loaded');
     const info = await this.#o.signaling.request(
-      // With SCTP: data channels (files) go through the SFU too.
-      { type: 'sfu-create-transport', direction, enableSctp: true },
+      // With SCTP: data channels (files) go through the SFU too. The recv transport comes with a
+      // consumer of every producer the room has: no sfu-consume round trip before the first SDP round.
+      {
+        type: 'sfu-create-transport',
+        direction,
+        enableSctp: true,
+        ...(direction === 'recv' && { consumeProducers: true }),
+      },
       'sfu-transport-created',
     );
     this.#assertOpen();
+    for (const made of info.consumers ?? []) this.#madeConsumers.set(made.producerId, made);
     const options = {
       id: info.transportId,
       iceParameters: info.iceParameters,
@@ -609,10 +619,18 @@ export class SfuSession {
     if (transport) await this.#attachConsumer({ transport, info, reply: { ...made, ...pick(info) } });
   }
 
-  /** Asks the server for a consumer of `info` (sfu-consume); undefined when there is nothing to consume. */
+  /**
+   * Asks the server for a consumer of `info` (sfu-consume), unless it made one with our recv
+   * transport already; undefined when there is nothing to consume.
+   */
   async #requestConsumer(info: ConsumableProducer): Promise<RequestedConsumer | undefined> {
     const transport = await this.#claim(info);
     if (!transport) return undefined;
+    const made = this.#madeConsumers.get(info.producerId);
+    if (made) {
+      this.#madeConsumers.delete(info.producerId);
+      return { transport, info, reply: made };
+    }
     try {
       const reply = await this.#o.signaling.request(
         { type: 'sfu-consume', producerId: info.producerId },

@@ -247,6 +247,11 @@ export const clientMessages = defineClientMessages({
       direction: TransportDirection,
       /** Extension: an SCTP association on the transport, for data channels (sfu-produce-data). */
       enableSctp: z.boolean().optional(),
+      /**
+       * Extension, recv only: the reply also carries a consumer of every producer the other peers
+       * have (`consumers`), saving the sfu-consume round trip per producer when joining the SFU.
+       */
+      consumeProducers: z.boolean().optional(),
     },
     reply: 'sfu-transport-created',
     route: 'sfu',

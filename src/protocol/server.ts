@@ -51,6 +51,20 @@ export const ProducerInfo = z.object({
 export type ProducerInfo = z.infer<typeof ProducerInfo>;
 
 const relayed = { roomId: z.string(), fromPeerId: z.string(), toPeerId: z.string() };
+
+/** A consumer the server made (sfu-consumed's fields; also in sfu-transport-created's `consumers`). */
+const ConsumerMade = z.object({
+  consumerId: z.string(),
+  producerId: z.string(),
+  /** The producing peer: whose media this is. */
+  peerId: z.string(),
+  kind: MediaKind,
+  source: MediaSource,
+  rtpParameters: ConsumerRtpParameters,
+  /** Consumers start paused; send sfu-resume-consumer once the client-side consumer exists. */
+  paused: z.boolean(),
+  producerPaused: z.boolean(),
+});
 const consumerRef = { consumerId: z.string(), producerId: z.string() };
 const producerRef = { producerId: z.string(), peerId: z.string() };
 
@@ -248,25 +262,16 @@ export const serverMessages = defineServerMessages({
       dtlsParameters: DtlsParameters,
       /** Present when the client gave sctpCapabilities: the transport carries data channels. */
       sctpParameters: SctpParameters.optional(),
+      /**
+       * Extension: on a recv transport asked for with `consumeProducers`, a consumer (paused) of
+       * every producer of the other peers, as sfu-consume would have answered for each.
+       */
+      consumers: z.array(ConsumerMade).optional(),
     },
   },
   'sfu-transport-connected': { delivery: 'reply', shape: { transportId: z.string() } },
   'sfu-produced': { delivery: 'reply', shape: { producerId: z.string() } },
-  'sfu-consumed': {
-    delivery: 'reply',
-    shape: {
-      consumerId: z.string(),
-      producerId: z.string(),
-      /** The producing peer: whose media this is. */
-      peerId: z.string(),
-      kind: MediaKind,
-      source: MediaSource,
-      rtpParameters: ConsumerRtpParameters,
-      /** Consumers start paused; send sfu-resume-consumer once the client-side consumer exists. */
-      paused: z.boolean(),
-      producerPaused: z.boolean(),
-    },
-  },
+  'sfu-consumed': { delivery: 'reply', shape: ConsumerMade.shape },
   'sfu-new-producer': {
     delivery: 'push',
     shape: {

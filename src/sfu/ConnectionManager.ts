@@ -106,10 +106,16 @@ interface RoomMedia {
  */
 const sfuOperations: SfuOperationTable = {
   'sfu-join': (sfu, peerId, m) => ({ type: 'sfu-joined', producers: sfu.addPeer(peerId, m.rtpCapabilities) }),
-  'sfu-create-transport': async (sfu, peerId, m) => ({
-    type: 'sfu-transport-created',
-    ...(await sfu.createTransport(peerId, m.direction, m.enableSctp)),
-  }),
+  'sfu-create-transport': async (sfu, peerId, m) => {
+    const transport = await sfu.createTransport(peerId, m.direction, m.enableSctp);
+    if (m.direction !== 'recv' || m.consumeProducers !== true)
+      return { type: 'sfu-transport-created', ...transport };
+    return {
+      type: 'sfu-transport-created',
+      ...transport,
+      consumers: await consumeEveryProducer(sfu, peerId),
+    };
+  },
   'sfu-connect-transport': async (sfu, peerId, m) => {
     await sfu.connectTransport(peerId, m.transportId, m.dtlsParameters);
     return { type: 'sfu-transport-connected', transportId: m.transportId };
@@ -160,6 +166,21 @@ const sfuOperations: SfuOperationTable = {
     iceParameters: await sfu.restartIce(peerId, m.transportId),
   }),
 };
+
+/**
+ * A consumer of every other peer's producer, made on the peer's new recv transport (what
+ * sfu-consume would make one by one). A producer that cannot be consumed (closed meanwhile, a codec
+ * the peer lacks) is left out: the client sees it in sfu-joined and may still ask.
+ */
+async function consumeEveryProducer(sfu: SfuRoomApi, peerId: string): Promise<ConsumerInfo[]> {
+  const made = await Promise.all(
+    sfu
+      .getProducers()
+      .filter((p) => p.peerId !== peerId)
+      .map((p) => sfu.consume(peerId, p.producerId).catch(() => undefined)),
+  );
+  return made.filter((c): c is ConsumerInfo => c !== undefined);
+}
 
 /** Runs the operation of the message's type (generic, so the table's entry and the message agree). */
 function runOperation<T extends SfuOperationType>(

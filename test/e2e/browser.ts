@@ -28,7 +28,7 @@ export const chromiumArgs = [
 export interface BrowserHarness {
   browser: Browser;
   /** A fresh page (own context, so own camera and storage) with the demo joined to `room` as `name`. */
-  open(baseUrl: string, room: string, name: string): Promise<DemoPage>;
+  open(baseUrl: string, room: string, name: string, options?: OpenDemoPageOptions): Promise<DemoPage>;
   close(): Promise<void>;
 }
 
@@ -51,8 +51,8 @@ export async function launchBrowser(): Promise<BrowserHarness> {
   mkdirSync(artifactsDir, { recursive: true });
   return {
     browser,
-    async open(baseUrl, room, name) {
-      const { page, context, peerId } = await openDemoPage(browser, baseUrl, room, name);
+    async open(baseUrl, room, name, options) {
+      const { page, context, peerId } = await openDemoPage(browser, baseUrl, room, name, options);
       return { page, context, name, peerId, close: () => context.close() };
     },
     async close() {
@@ -267,6 +267,31 @@ export async function startGapSampler(page: Page): Promise<void> {
 }
 
 /** Stops the sampler: the longest gaps, whose camera, and when the frame that ended them came. */
+/**
+ * An init script: records the type of every signaling message the page sends, in order
+ * (window.__sentTypes), to check which requests a flow made.
+ */
+export function recordSentTypes(): void {
+  const sent: string[] = [];
+  (window as unknown as { __sentTypes: string[] }).__sentTypes = sent;
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (this: WebSocket, data) {
+    if (typeof data === 'string') {
+      try {
+        sent.push(String((JSON.parse(data) as { type?: unknown }).type));
+      } catch {
+        // not JSON
+      }
+    }
+    send.call(this, data);
+  };
+}
+
+/** What recordSentTypes recorded. */
+export function sentTypes(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as unknown as { __sentTypes?: string[] }).__sentTypes ?? []);
+}
+
 export async function stopGapSampler(page: Page): Promise<GapResult> {
   return page.evaluate(() => {
     const w = window as unknown as { __gap?: GapState };

@@ -6,7 +6,9 @@ import {
   type DemoPage,
   decodesFrom,
   launchBrowser,
+  recordSentTypes,
   screenshot,
+  sentTypes,
   startGapSampler,
   stopGapSampler,
   until,
@@ -86,7 +88,7 @@ describe('P2P <-> SFU in headless Chromium', () => {
     for (const p of pages) await startGapSampler(p.page);
 
     const t0 = performance.now();
-    pages.push(await harness.open(server.url, room, 'Margaret'));
+    pages.push(await harness.open(server.url, room, 'Margaret', { initScripts: [recordSentTypes] }));
     await until(
       async () => {
         for (const p of pages) {
@@ -111,6 +113,11 @@ describe('P2P <-> SFU in headless Chromium', () => {
         .map((e) => (e as PerformanceResourceTiming).responseStatus),
     );
     expect(capabilityFetches).toEqual([200]);
+    // Its recv transport came with a consumer of each of the six producers (consumeProducers):
+    // it asked for none of them, and made no transport twice.
+    const sent = await sentTypes(pages[3]!.page);
+    expect(sent.filter((t) => t === 'sfu-create-transport')).toHaveLength(2);
+    expect(sent).not.toContain('sfu-consume');
     const gaps = await Promise.all(pages.map((p) => stopGapSampler(p.page)));
     const longestGapMs = Math.max(...gaps.map((g) => g.max));
     // Figures for the benchmark issue; asserted there against targets, here only printed.

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ServerMessage } from '../../../src/protocol/index.ts';
 import { waitFor } from '../../helpers/mscPeer.ts';
 import { startServer, type TestServer } from '../../helpers/server.ts';
 import { SyntheticSfuClient } from '../../helpers/sfuClient.ts';
@@ -170,6 +171,58 @@ describe('SFU over the signaling protocol', () => {
     }
     // One consumer per producer for the viewer, none for the peer without a transport.
     const sfu = media().sfuRoomOf('made')!;
+    expect(sfu.objectCounts().consumers).toBe(2);
+  });
+
+  it('a recv transport asked for with consumeProducers comes with a consumer of every other producer', async () => {
+    await start();
+    await server.app.inject({
+      method: 'POST',
+      url: '/api/rooms',
+      payload: { roomId: 'premade', mode: 'sfu' },
+    });
+    await join('premade', 'p'); // produces audio and video
+    const sfu = media().sfuRoomOf('premade')!;
+    await waitFor(() => sfu.getProducers().length === 2, '2 producers');
+    const producers = sfu.getProducers();
+
+    const transportOf = (m: ServerMessage) => {
+      if (m.type !== 'sfu-transport-created')
+        throw new Error(`expected sfu-transport-created, got ${m.type}`);
+      return m;
+    };
+    const enter = async (id: string) => {
+      const client = await TestClient.connect(server.wsUrl);
+      plain.push(client);
+      const joined = await client.join('premade', id);
+      await client.request({ type: 'sfu-join', rtpCapabilities: joined.routerRtpCapabilities });
+      return client;
+    };
+    // The seed's flow: no flag, no consumers; a send transport never has any.
+    const seed = await enter('seed');
+    const plainRecv = transportOf(await seed.request({ type: 'sfu-create-transport', direction: 'recv' }));
+    expect(plainRecv.consumers).toBeUndefined();
+    const fast = await enter('fast');
+    const send = transportOf(
+      await fast.request({ type: 'sfu-create-transport', direction: 'send', consumeProducers: true }),
+    );
+    expect(send.consumers).toBeUndefined();
+    expect(sfu.objectCounts().consumers).toBe(0);
+
+    const recv = transportOf(
+      await fast.request({ type: 'sfu-create-transport', direction: 'recv', consumeProducers: true }),
+    );
+    const made = recv.consumers ?? [];
+    expect(made.map((c) => c.producerId).sort()).toEqual(producers.map((p) => p.producerId).sort());
+    for (const c of made) {
+      expect(c).toMatchObject({ peerId: 'p', paused: true, producerPaused: false });
+      expect(c.rtpParameters.codecs.length).toBeGreaterThan(0);
+      expect(c.kind).toBe(producers.find((p) => p.producerId === c.producerId)?.kind);
+    }
+    // Asking as the seed's flow goes still answers with the consumer made, not a second one.
+    const video = made.find((c) => c.kind === 'video');
+    const consumed = await fast.request({ type: 'sfu-consume', producerId: video?.producerId ?? '' });
+    expect(consumed).toMatchObject({ type: 'sfu-consumed', consumerId: video?.consumerId });
     expect(sfu.objectCounts().consumers).toBe(2);
   });
 
