@@ -392,11 +392,17 @@ export class OpenCallClient extends Emitter<OpenCallEvents> {
     this.#startE2ee(reply);
     this.#paths.reset(reply.peerId, reply.iceServers);
     this.#paths.registry.clear();
-    this.#peers.sync(reply.peers, reply.peerId, rejoin, (event, payload) => this.emit(event, payload));
+    // The app hears of the peers after the paths have started: an SFU session sends its sfu-join
+    // before the app's handlers run (they render the room, the longest work of a page that joins).
+    const peerEvents: Array<() => void> = [];
+    this.#peers.sync(reply.peers, reply.peerId, rejoin, (event, payload) =>
+      peerEvents.push(() => this.emit(event, payload)),
+    );
     // Load the mediasoup Device now, while nothing waits for it: a later switch to the SFU needs it.
     const caps = reply.routerRtpCapabilities;
     if (caps) loadDevice(caps).catch((err) => this.#log('device preload failed:', err));
     this.#switcher.joined(reply.connectionMode, reply.routerRtpCapabilities, reply.roomMode ?? 'auto');
+    for (const emit of peerEvents) emit();
     return { roomId, peerId, peers: this.peers, iceServers, connectionMode };
   }
 

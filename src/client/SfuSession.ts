@@ -15,7 +15,7 @@ import type {
   ServerMessageOf,
   MediaSource as WireMediaSource,
 } from '../protocol/index.ts';
-import { loadDevice } from './deviceCache.ts';
+import { loadDevice, loadedDevice } from './deviceCache.ts';
 import type { FrameTransform } from './e2ee/FrameCryptor.ts';
 import { toDeviceRtpParameters, toWireRtpCapabilities, toWireRtpParameters } from './mediasoupWire.ts';
 import type { Signaling } from './Signaling.ts';
@@ -308,7 +308,12 @@ export class SfuSession {
   // ------------------------------------------------------------------ internals
 
   async #start(routerRtpCapabilities: RouterRtpCapabilities): Promise<void> {
-    const device = await loadDevice(routerRtpCapabilities, this.#o.handlerName);
+    // Preloaded (prepareConnection, room-joined): no await, so that sfu-join leaves in the task of
+    // the message that started the session, before the app's handlers of it (a page that just
+    // joined renders the room there: 25-80 ms on a busy machine, on the newcomer's critical path).
+    const device =
+      loadedDevice(routerRtpCapabilities, this.#o.handlerName) ??
+      (await loadDevice(routerRtpCapabilities, this.#o.handlerName));
     this.#assertOpen();
     this.#device = device;
     const joining = this.#o.signaling.request(

@@ -1,7 +1,19 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { loadDevice } from '../../src/client/deviceCache.ts';
 import { OpenCallClient } from '../../src/client/OpenCallClient.ts';
 import { Signaling } from '../../src/client/Signaling.ts';
 import type { OpenCallError } from '../../src/client/types.ts';
+
+/** mediasoup-client's Device needs a browser; this one loads at once and has no codecs. */
+vi.mock('mediasoup-client', () => ({
+  Device: class {
+    loaded = false;
+    recvRtpCapabilities = { codecs: [], headerExtensions: [] };
+    async load() {
+      this.loaded = true;
+    }
+  },
+}));
 
 /*
  * The SDK against a scripted fake server: FakeSocket stands in for the browser WebSocket, and
@@ -393,6 +405,27 @@ describe('OpenCallClient (fake server)', () => {
     expect(modes).toEqual(['p2p->sfu']);
     expect(errors[0]).toBe('RATE_LIMITED');
     expect(errors).not.toContain('SFU_NOT_ACTIVE');
+    client.close();
+  });
+
+  it('joining a room on its way to the SFU: sfu-join leaves before the app hears of the peers', async () => {
+    // What prepareConnection does before the join: the Device is loaded when room-joined comes.
+    const caps = { codecs: [], headerExtensions: [] };
+    await loadDevice(caps);
+    const client = newClient();
+    let sentWhenAppHeard: string[] | undefined;
+    client.on('peer-joined', () => {
+      sentWhenAppHeard ??= FakeSocket.all.at(-1)?.sent.map((m) => m.type);
+    });
+    await joinRoom(client, {
+      connectionMode: 'upgrading',
+      routerRtpCapabilities: caps,
+      peers: [{ peerId: 'zed', displayName: 'Zed', mediaState: { audio: true, video: true, screen: false } }],
+    });
+    // The app's handlers (a page renders the room there) run after the SFU session's first
+    // requests went out, not before them.
+    expect(sentWhenAppHeard).toEqual(['join-room', 'sfu-join', 'sfu-create-transport']);
+    expect(client.peers.map((p) => p.peerId)).toEqual(['zed']);
     client.close();
   });
 
