@@ -73,8 +73,17 @@ export class MediaFlowProbe {
    * carries media connected. Resolves false once `isCurrent()` turns false. It never resolves true
    * on a timer: when no SFU transport has connected by switchTimeoutMs it reports the SFU as
    * unreachable, and the server (which decides) aborts the switch.
+   *
+   * `oneTrackProves`: while it returns true, one track flowing over `path` (with the transports
+   * connected) is enough: the evidence that the path works, for a client that has no track on the
+   * other path to replace (a newcomer of an upgrading room), whose other tracks arrive as they
+   * would in a room on that path.
    */
-  async waitForPath(path: MediaPath, isCurrent: () => boolean): Promise<boolean> {
+  async waitForPath(
+    path: MediaPath,
+    isCurrent: () => boolean,
+    oneTrackProves?: () => boolean,
+  ): Promise<boolean> {
     const deadline = Date.now() + this.#o.switchTimeoutMs;
     let reported = false;
     // Progress per candidate: decoded frames for video (bytes alone may be a stream still waiting
@@ -105,7 +114,8 @@ export class MediaFlowProbe {
         );
         const pending = this.#o.registry.pendingFor(path, (t) => t.paused || flowing.has(t.id));
         const connected = path === 'p2p' || sfu?.mediaConnected === true;
-        if (pending.length === 0 && connected && isCurrent()) {
+        const proven = pending.length === 0 || (flowing.size > 0 && oneTrackProves?.() === true);
+        if (proven && connected && isCurrent()) {
           this.#o.log('every remote track flows over', path);
           return true;
         }

@@ -102,7 +102,8 @@ export class MediaPaths {
       openMesh: (o) => this.openMesh(o),
       closeMesh: () => this.closeMesh(),
       setPreferredPath: (path) => this.registry.setPreferred(path),
-      waitForPath: (path, isCurrent) => this.probe.waitForPath(path, isCurrent),
+      waitForPath: (path, isCurrent, oneTrackProves) =>
+        this.probe.waitForPath(path, isCurrent, oneTrackProves),
       sendReady: (path) => this.sendReady(path),
     };
   }

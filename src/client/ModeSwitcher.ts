@@ -25,9 +25,10 @@ export interface ModeActions {
   /**
    * Resolves true once every remote track flows over `path`, with evidence (decoded frames,
    * connected transports); false once `isCurrent()` turns false. It never gives up on its own:
-   * the server decides when a switch has taken too long, and says so.
+   * the server decides when a switch has taken too long, and says so. While `oneTrackProves()`
+   * is true, one flowing track (transports connected) is enough.
    */
-  waitForPath(path: MediaPath, isCurrent: () => boolean): Promise<boolean>;
+  waitForPath(path: MediaPath, isCurrent: () => boolean, oneTrackProves?: () => boolean): Promise<boolean>;
   /** Tells the server this client's media flows over `path` (sfu-ready / p2p-ready). */
   sendReady(path: MediaPath): void;
   modeChanged(mode: ConnectionMode, previousMode: ConnectionMode): void;
@@ -174,8 +175,12 @@ export class ModeSwitcher {
           this.#meshDuringUpgrade = true;
           this.#actions.openMesh({ now: true });
         }, this.#newcomerMeshAfterMs);
+        // Its sfu-ready says that its SFU path works, on the first remote track that decodes over it:
+        // it has no P2P track to replace (unless it opened the mesh after all, then every track
+        // must flow first), and the room commits, closing the others' P2P, only once every peer has
+        // said so. Waiting for its last track held the commit back by up to half a second.
         void this.#startSfu(gen).then((ok) => {
-          if (ok) return this.#switchWhenFlowing(gen, 'sfu');
+          if (ok) return this.#switchWhenFlowing(gen, 'sfu', () => !this.#meshDuringUpgrade);
         });
         break;
       case 'downgrading':
@@ -289,8 +294,8 @@ export class ModeSwitcher {
     this.#actions.switched(this.#mode, path);
   }
 
-  async #switchWhenFlowing(gen: number, path: MediaPath): Promise<void> {
-    const flowing = await this.#actions.waitForPath(path, () => this.#isCurrent(gen));
+  async #switchWhenFlowing(gen: number, path: MediaPath, oneTrackProves?: () => boolean): Promise<void> {
+    const flowing = await this.#actions.waitForPath(path, () => this.#isCurrent(gen), oneTrackProves);
     if (!flowing || !this.#isCurrent(gen)) return;
     this.#switchNow(path);
     this.#actions.sendReady(path);

@@ -10,8 +10,12 @@ function fakes() {
   let startCount = 0;
   let startResult: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   let startPromise: Promise<void> | undefined;
-  const waiters: Array<{ path: MediaPath; resolve: (flowing: boolean) => void; isCurrent: () => boolean }> =
-    [];
+  const waiters: Array<{
+    path: MediaPath;
+    resolve: (flowing: boolean) => void;
+    isCurrent: () => boolean;
+    oneTrackProves: (() => boolean) | undefined;
+  }> = [];
   const actions: ModeActions = {
     startSfu: () => {
       if (!startPromise) {
@@ -49,10 +53,10 @@ function fakes() {
     openMesh: (options) => calls.push(options?.now ? 'openMesh:now' : 'openMesh'),
     closeMesh: () => calls.push('closeMesh'),
     setPreferredPath: (p) => calls.push(`prefer:${p}`),
-    waitForPath: (path, isCurrent) =>
+    waitForPath: (path, isCurrent, oneTrackProves) =>
       new Promise<boolean>((resolve) => {
         calls.push(`wait:${path}`);
-        waiters.push({ path, resolve, isCurrent });
+        waiters.push({ path, resolve, isCurrent, oneTrackProves });
       }),
     sendReady: (p) => calls.push(`ready:${p}`),
     modeChanged: (m: ConnectionMode, prev: ConnectionMode) => calls.push(`mode:${prev}->${m}`),
@@ -65,6 +69,7 @@ function fakes() {
     calls,
     actions,
     tick,
+    waiters,
     get startCount() {
       return startCount;
     },
@@ -154,6 +159,29 @@ describe('ModeSwitcher', () => {
     await vi.advanceTimersByTimeAsync(80);
     expect(f.calls.filter((c) => c.startsWith('openMesh'))).toEqual([]);
     expect(s.allowsNewP2P).toBe(false);
+  });
+
+  it('a newcomer of an upgrading room proves its SFU path with one track, unless it opened P2P', async () => {
+    fakeTimers();
+    const f = fakes();
+    const s = new ModeSwitcher(f.actions, { newcomerMeshAfterMs: 5 });
+    s.joined('upgrading', {});
+    await f.sfuStarted();
+    const newcomerWait = f.waiters.at(-1);
+    // No P2P track to replace: the first track over the SFU is the evidence its sfu-ready gives.
+    expect(newcomerWait?.oneTrackProves?.()).toBe(true);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(f.calls).toContain('openMesh:now');
+    // It opened P2P after all: now every track must flow over the SFU before it switches.
+    expect(newcomerWait?.oneTrackProves?.()).toBe(false);
+
+    // A peer that was in the room switches from its P2P tracks: every one of them must flow.
+    const g = fakes();
+    const t = new ModeSwitcher(g.actions);
+    t.joined('p2p');
+    t.changed('upgrading', 'p2p', {});
+    await g.sfuStarted();
+    expect(g.waiters.at(-1)?.oneTrackProves).toBeUndefined();
   });
 
   it('joining an upgrading room whose SFU is reachable but slow: waits for it, no P2P', async () => {

@@ -242,6 +242,57 @@ describe('MediaFlowProbe', () => {
     expect(reported).toEqual([]);
   });
 
+  it('with oneTrackProves, one flowing track (transports connected) is enough; without, every track must flow', async () => {
+    const registry = new TrackRegistry<RemoteTrack>(
+      () => {},
+      () => {},
+    );
+    const flowing = { n: 0 };
+    registry.add(fakeTrack('s1', 'sfu', flowing));
+    registry.add({ ...fakeTrack('s2', 'sfu', { n: 0 }), peerId: 'b' }); // its key frame has not come yet
+    const sfu = { receiving: true, mediaConnected: true, anyTransportConnected: true };
+    const probe = new MediaFlowProbe({
+      registry,
+      sfu: () => sfu as unknown as SfuSession,
+      switchTimeoutMs: 60_000,
+      reportSfuFailure: () => {},
+      log: () => {},
+      pollMs: 2,
+    });
+    let proves = true;
+    let all: boolean | undefined;
+    void probe
+      .waitForPath('sfu', () => all === undefined)
+      .then((v) => {
+        all = v;
+      });
+    const one = probe.waitForPath(
+      'sfu',
+      () => true,
+      () => proves,
+    );
+    flowing.n = 3;
+    expect(await one).toBe(true);
+    expect(all).toBeUndefined();
+    // The predicate is asked at each look: false, and one track no longer does.
+    proves = false;
+    let again: boolean | undefined;
+    void probe
+      .waitForPath(
+        'sfu',
+        () => again === undefined,
+        () => proves,
+      )
+      .then((v) => {
+        again = v;
+      });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(again).toBeUndefined();
+    expect(all).toBeUndefined();
+    again = false;
+    all = false;
+  });
+
   it('looks again at once when a track it waits for unmutes, not at the next poll', async () => {
     const registry = new TrackRegistry<RemoteTrack>(
       () => {},
