@@ -116,7 +116,10 @@ export class MediaFlowProbe {
         const connected = path === 'p2p' || sfu?.mediaConnected === true;
         const proven = pending.length === 0 || (flowing.size > 0 && oneTrackProves?.() === true);
         if (proven && connected && isCurrent()) {
-          this.#o.log('every remote track flows over', path);
+          this.#o.log(
+            pending.length === 0 ? 'every remote track flows over' : 'a remote track flows over',
+            path,
+          );
           return true;
         }
       }
