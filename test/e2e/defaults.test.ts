@@ -71,8 +71,22 @@ describe('the shipped defaults in headless Chromium', () => {
     // The default RTC ports (40000, 40001) lie in Linux's ephemeral range: a client socket of another
     // test on this machine may hold one for a moment, and the pool then retries that worker's slot
     // in the background. What a newcomer gets is the pool once it has settled.
+    // The pool retries a slot with a doubling backoff (0.2, 0.6, 1.4, 3, 6.2, 12.6, 25.4 s after
+    // the start): 30 s covers a port held for up to 25 s. On a timeout, the pool's own account of
+    // each slot that is down, and its log lines, say why.
+    let last: { sfu?: { status?: string; down?: unknown } } = {};
     const readyNow = async () => (await fetch(`${BASE}/ready`)).json();
-    await until(async () => (await readyNow()).sfu?.status === 'available', 'every media worker up', 15_000);
+    await until(
+      async () => {
+        last = await readyNow();
+        return last.sfu?.status === 'available';
+      },
+      'every media worker up',
+      30_000,
+    ).catch((err: Error) => {
+      const workerLog = output.filter((l) => l.includes('worker')).join('\n');
+      throw new Error(`${err.message}; /ready sfu: ${JSON.stringify(last.sfu)}\n${workerLog}`);
+    });
     const ready = await readyNow();
     expect(ready).toMatchObject({
       status: 'ready',
