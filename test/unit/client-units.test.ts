@@ -197,6 +197,27 @@ describe('MediaFlowProbe', () => {
     } as unknown as RemoteTrack;
   };
 
+  const newRegistry = () =>
+    new TrackRegistry<RemoteTrack>(
+      () => {},
+      () => {},
+    );
+  /** A probe over `registry` and a stand-in SFU session, polling every 2 ms unless told otherwise. */
+  const probeOf = (
+    registry: TrackRegistry<RemoteTrack>,
+    sfu: object,
+    options: Partial<ConstructorParameters<typeof MediaFlowProbe>[0]> = {},
+  ) =>
+    new MediaFlowProbe({
+      registry,
+      sfu: () => sfu as unknown as SfuSession,
+      switchTimeoutMs: 60_000,
+      reportSfuFailure: () => {},
+      log: () => {},
+      pollMs: 2,
+      ...options,
+    });
+
   it('reads inbound-rtp of the track kind only, and survives a closed receiver', async () => {
     const frames = { n: 7 };
     expect(await readInbound(fakeTrack('t', 'p2p', frames))).toEqual({
@@ -209,22 +230,12 @@ describe('MediaFlowProbe', () => {
   });
 
   it('resolves true only once frames grow over the path and its transports are connected', async () => {
-    const registry = new TrackRegistry<RemoteTrack>(
-      () => {},
-      () => {},
-    );
+    const registry = newRegistry();
     const frames = { n: 1 };
     registry.add(fakeTrack('s1', 'sfu', frames));
     const sfu = { receiving: true, mediaConnected: false, anyTransportConnected: true };
     const reported: string[] = [];
-    const probe = new MediaFlowProbe({
-      registry,
-      sfu: () => sfu as unknown as SfuSession,
-      switchTimeoutMs: 60_000,
-      reportSfuFailure: (reason) => reported.push(reason),
-      log: () => {},
-      pollMs: 2,
-    });
+    const probe = probeOf(registry, sfu, { reportSfuFailure: (reason) => reported.push(reason) });
     let done: boolean | undefined;
     const waiting = probe
       .waitForPath('sfu', () => true)
@@ -243,22 +254,12 @@ describe('MediaFlowProbe', () => {
   });
 
   it('with oneTrackProves, one flowing track (transports connected) is enough; without, every track must flow', async () => {
-    const registry = new TrackRegistry<RemoteTrack>(
-      () => {},
-      () => {},
-    );
+    const registry = newRegistry();
     const flowing = { n: 0 };
     registry.add(fakeTrack('s1', 'sfu', flowing));
     registry.add({ ...fakeTrack('s2', 'sfu', { n: 0 }), peerId: 'b' }); // its key frame has not come yet
     const sfu = { receiving: true, mediaConnected: true, anyTransportConnected: true };
-    const probe = new MediaFlowProbe({
-      registry,
-      sfu: () => sfu as unknown as SfuSession,
-      switchTimeoutMs: 60_000,
-      reportSfuFailure: () => {},
-      log: () => {},
-      pollMs: 2,
-    });
+    const probe = probeOf(registry, sfu);
     let proves = true;
     let all: boolean | undefined;
     void probe
@@ -294,22 +295,12 @@ describe('MediaFlowProbe', () => {
   });
 
   it('looks again at once when a track it waits for unmutes, not at the next poll', async () => {
-    const registry = new TrackRegistry<RemoteTrack>(
-      () => {},
-      () => {},
-    );
+    const registry = newRegistry();
     const frames = { n: 0 };
     const t = fakeTrack('s1', 'sfu', frames);
     registry.add(t);
     const sfu = { receiving: true, mediaConnected: true, anyTransportConnected: true };
-    const probe = new MediaFlowProbe({
-      registry,
-      sfu: () => sfu as unknown as SfuSession,
-      switchTimeoutMs: 60_000,
-      reportSfuFailure: () => {},
-      log: () => {},
-      pollMs: 60_000,
-    });
+    const probe = probeOf(registry, sfu, { pollMs: 60_000 });
     const started = Date.now();
     const result = probe.waitForPath('sfu', () => true);
     // The first look saw nothing; the next poll is a minute away.
@@ -321,22 +312,15 @@ describe('MediaFlowProbe', () => {
   });
 
   it('never resolves true on a timer: it reports an SFU that nothing connected to, and stops when no longer current', async () => {
-    const registry = new TrackRegistry<RemoteTrack>(
-      () => {},
-      () => {},
-    );
+    const registry = newRegistry();
     registry.add(fakeTrack('s1', 'sfu', { n: 0 }));
     const reported: string[] = [];
     let current = true;
-    const probe = new MediaFlowProbe({
+    const probe = probeOf(
       registry,
-      sfu: () =>
-        ({ receiving: true, mediaConnected: false, anyTransportConnected: false }) as unknown as SfuSession,
-      switchTimeoutMs: 10,
-      reportSfuFailure: (reason) => reported.push(reason),
-      log: () => {},
-      pollMs: 2,
-    });
+      { receiving: true, mediaConnected: false, anyTransportConnected: false },
+      { switchTimeoutMs: 10, reportSfuFailure: (reason) => reported.push(reason) },
+    );
     const result = probe.waitForPath('sfu', () => current);
     await new Promise((r) => setTimeout(r, 40));
     expect(reported).toEqual(['connect-timeout']);
