@@ -118,7 +118,10 @@ export class SfuSession {
   readonly #transports = new Set<Transport>();
   readonly #local = new Map<MediaSource, LocalEntry>();
   readonly #producers = new Map<MediaSource, Producer>();
-  /** Consumers the server made with our recv transport (consumeProducers), not attached yet. */
+  /**
+   * Consumers the server made for us already, by producer, not attached yet: with our recv
+   * transport (consumeProducers), or in an sfu-new-producer push.
+   */
   readonly #madeConsumers = new Map<string, RequestedConsumer['reply']>();
   /** Remote producers we consume (or are about to), by producer id. */
   readonly #consumers = new Map<string, SfuTrack | 'pending'>();
@@ -218,8 +221,10 @@ export class SfuSession {
     switch (message.type) {
       case 'sfu-new-producer':
         if (!this.#started) break;
-        if (message.consumer) void this.#consumeMade(message, message.consumer);
-        else void this.#consume(message);
+        // The push may carry the consumer the server made for us: then no sfu-consume is asked.
+        if (message.consumer)
+          this.#madeConsumers.set(message.producerId, { ...message.consumer, ...pick(message) });
+        void this.#consume(message);
         break;
       case 'sfu-producer-closed':
         this.#dropProducer(message.producerId);
@@ -615,18 +620,9 @@ export class SfuSession {
     return undefined;
   }
 
-  /** A producer the server made our consumer of already (sfu-new-producer's `consumer`). */
-  async #consumeMade(
-    info: ConsumableProducer,
-    made: NonNullable<ServerMessageOf<'sfu-new-producer'>['consumer']>,
-  ): Promise<void> {
-    const transport = await this.#claim(info);
-    if (transport) await this.#attachConsumer({ transport, info, reply: { ...made, ...pick(info) } });
-  }
-
   /**
-   * Asks the server for a consumer of `info` (sfu-consume), unless it made one with our recv
-   * transport already; undefined when there is nothing to consume.
+   * Asks the server for a consumer of `info` (sfu-consume), unless it made one for us already;
+   * undefined when there is nothing to consume.
    */
   async #requestConsumer(info: ConsumableProducer): Promise<RequestedConsumer | undefined> {
     const transport = await this.#claim(info);
@@ -774,7 +770,7 @@ export class SfuSession {
   }
 }
 
-/** Whose producer it is, in the fields sfu-consumed has too. */
+/** Whose producer it is, in the fields sfu-consumed has too (a pushed consumer lacks them). */
 function pick({ producerId, peerId, kind, source }: ConsumableProducer) {
   return { producerId, peerId, kind, source };
 }

@@ -108,13 +108,11 @@ const sfuOperations: SfuOperationTable = {
   'sfu-join': (sfu, peerId, m) => ({ type: 'sfu-joined', producers: sfu.addPeer(peerId, m.rtpCapabilities) }),
   'sfu-create-transport': async (sfu, peerId, m) => {
     const transport = await sfu.createTransport(peerId, m.direction, m.enableSctp);
-    if (m.direction !== 'recv' || m.consumeProducers !== true)
-      return { type: 'sfu-transport-created', ...transport };
-    return {
-      type: 'sfu-transport-created',
-      ...transport,
-      consumers: await consumeEveryProducer(sfu, peerId),
-    };
+    const consumers =
+      m.direction === 'recv' && m.consumeProducers === true
+        ? await consumeEveryProducer(sfu, peerId)
+        : undefined;
+    return { type: 'sfu-transport-created', ...transport, ...(consumers && { consumers }) };
   },
   'sfu-connect-transport': async (sfu, peerId, m) => {
     await sfu.connectTransport(peerId, m.transportId, m.dtlsParameters);

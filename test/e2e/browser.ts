@@ -266,7 +266,6 @@ export async function startGapSampler(page: Page): Promise<void> {
   });
 }
 
-/** Stops the sampler: the longest gaps, whose camera, and when the frame that ended them came. */
 /**
  * An init script: records the type of every signaling message the page sends, in order
  * (window.__sentTypes), to check which requests a flow made.
@@ -292,6 +291,7 @@ export function sentTypes(page: Page): Promise<string[]> {
   return page.evaluate(() => (window as unknown as { __sentTypes?: string[] }).__sentTypes ?? []);
 }
 
+/** Stops the sampler: the longest gaps, whose camera, and when the frame that ended them came. */
 export async function stopGapSampler(page: Page): Promise<GapResult> {
   return page.evaluate(() => {
     const w = window as unknown as { __gap?: GapState };

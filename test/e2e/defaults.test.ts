@@ -70,10 +70,9 @@ describe('the shipped defaults in headless Chromium', () => {
   it('starts with no setting and tells which addresses clients will be given: never 0.0.0.0', async () => {
     // The default RTC ports (40000, 40001) lie in Linux's ephemeral range: a client socket of another
     // test on this machine may hold one for a moment, and the pool then retries that worker's slot
-    // in the background. What a newcomer gets is the pool once it has settled.
-    // The pool retries a slot with a doubling backoff (0.2, 0.6, 1.4, 3, 6.2, 12.6, 25.4 s after
-    // the start): 30 s covers a port held for up to 25 s. On a timeout, the pool's own account of
-    // each slot that is down, and its log lines, say why.
+    // in the background. What a newcomer gets is the pool once it has settled. Its retries double
+    // (0.2, 0.6, 1.4, 3, 6.2, 12.6, 25.4 s after the start): 30 s covers a port held for up to 25 s.
+    // On a timeout, the pool's own account of each slot that is down, and its log lines, say why.
     let last: { sfu?: { status?: string; down?: unknown } } = {};
     const readyNow = async () => (await fetch(`${BASE}/ready`)).json();
     await until(
